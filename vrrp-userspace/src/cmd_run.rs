@@ -1,0 +1,58 @@
+//! `vrrpd run`: attach the program to the given interfaces and report its counters.
+//!
+//! At this stage the daemon has no state machine yet: it attaches, prints the kernel's
+//! counters every `--stats-interval`, and detaches on SIGINT/SIGTERM.
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
+use vrrpd::dataplane::{AttachMode, Dataplane};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Interface to attach the XDP program to (repeatable).
+    #[arg(long = "interface", short = 'i', required = true)]
+    interfaces: Vec<String>,
+    /// Attach in generic (skb) mode instead of trying driver mode first.
+    #[arg(long)]
+    generic: bool,
+    /// Seconds between two counter reports.
+    #[arg(long, default_value_t = 1.0)]
+    stats_interval: f64,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let interval = Duration::try_from_secs_f64(args.stats_interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--stats-interval must be a positive number of seconds")?;
+    let mut dataplane = Dataplane::load().context("loading the XDP program")?;
+    for interface in &args.interfaces {
+        let mode = if args.generic {
+            dataplane.attach(interface, AttachMode::Generic)?;
+            AttachMode::Generic
+        } else {
+            dataplane.attach_preferring_driver(interface)?
+        };
+        tracing::info!(interface, %mode, "XDP program attached to {interface} ({mode} mode)");
+    }
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let counters = dataplane.counters()?;
+                println!("{counters}");
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    let counters = dataplane.counters()?;
+    println!("{counters}");
+    dataplane.detach_all().context("detaching the XDP program")?;
+    tracing::info!("XDP program detached; exiting");
+    Ok(())
+}

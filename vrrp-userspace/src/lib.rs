@@ -1,0 +1,14 @@
+//! vrrpd: a VRRP daemon with an XDP fast path, wire-compatible with keepalived.
+//!
+//! Layout:
+//! - [`wire`]: the packet codec, one module per protocol layer (no I/O).
+//! - [`auth`]: VRRP PASS and IPSEC-AH HMAC-MD5-96 as keepalived computes them (no I/O).
+//! - [`inspect`]: decoding captures for `vrrpd inspect`.
+//! - [`dataplane`]: loading and attaching the XDP program, reading its counters.
+//! - [`sys`]: the few raw system calls the daemon makes (the only `unsafe` here).
+
+pub mod auth;
+pub mod dataplane;
+pub mod inspect;
+pub mod sys;
+pub mod wire;

@@ -1,0 +1,57 @@
+//! `vrrpd`: command-line entry point.
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+mod cmd_inspect;
+mod cmd_run;
+
+/// An XDP-accelerated VRRP daemon, wire-compatible with keepalived.
+#[derive(Debug, Parser)]
+#[command(name = "vrrpd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Attach the XDP program and run in the foreground until SIGINT/SIGTERM.
+    Run(cmd_run::RunArgs),
+    /// Decode the VRRP adverts of a packet capture (pcap) and check their authentication.
+    Inspect {
+        /// The capture to read (pcap, Ethernet link type).
+        #[arg(long)]
+        pcap: PathBuf,
+        /// The VRRP password (PASS) or AH key to verify adverts with.
+        #[arg(long)]
+        password: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            init_logging();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            runtime.block_on(cmd_run::run(args))
+        }
+        Command::Inspect { pcap, password, json } => {
+            cmd_inspect::run(&pcap, password.as_deref(), json)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

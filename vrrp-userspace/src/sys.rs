@@ -1,0 +1,73 @@
+//! The raw system calls vrrpd makes beyond what its libraries wrap: sending whole Ethernet
+//! frames on an interface (AF_PACKET) and entering another network namespace. This module
+//! and the eBPF crate are the only places with `unsafe`.
+#![allow(unsafe_code)]
+
+use std::{
+    ffi::CString,
+    fs::File,
+    io,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    path::Path,
+};
+
+/// The index of interface `name` in the calling thread's network namespace.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c_name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c_name` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+    if index == 0 { Err(io::Error::last_os_error()) } else { Ok(index) }
+}
+
+/// An AF_PACKET socket bound to one interface, sending complete Ethernet frames.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+    if_index: u32,
+}
+
+impl PacketSocket {
+    /// Opens a raw packet socket on `interface` (needs CAP_NET_RAW).
+    pub fn open(interface: &str) -> io::Result<Self> {
+        let if_index = if_index(interface)?;
+        // SAFETY: plain socket(2) call; the returned descriptor is checked before use.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Self { fd, if_index })
+    }
+
+    /// Sends one frame (destination MAC and all) out of the interface.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = self.if_index as i32;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(frame.get(..6).unwrap_or(&[0; 6]));
+        // SAFETY: `frame` and `addr` are valid for the given lengths during the call.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                std::ptr::from_ref(&addr).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path` (e.g.
+/// `/run/netns/NAME`). Only this thread changes namespace.
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let file = File::open(path)?;
+    // SAFETY: `file` is an open namespace descriptor for the duration of the call.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
