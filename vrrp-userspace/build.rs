@@ -7,7 +7,11 @@ use aya_build::{Package, Toolchain};
 fn main() -> anyhow::Result<()> {
     let root_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../vrrp-ebpf");
     aya_build::build_ebpf(
-        [Package { name: "vrrp-ebpf", root_dir, ..Default::default() }],
+        [Package {
+            name: "vrrp-ebpf",
+            root_dir,
+            ..Default::default()
+        }],
         Toolchain::default(),
     )
     .context(

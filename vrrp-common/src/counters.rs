@@ -25,5 +25,11 @@ pub const FRAGMENTS: u32 = 5;
 pub const COUNT: u32 = 6;
 
 /// Human-readable name of each counter, indexed like the map (for status output and metrics).
-pub const NAMES: [&str; COUNT as usize] =
-    ["frames", "ipv4_vrrp", "ipv4_ah", "ipv6_vrrp", "truncated", "fragments"];
+pub const NAMES: [&str; COUNT as usize] = [
+    "frames",
+    "ipv4_vrrp",
+    "ipv4_ah",
+    "ipv6_vrrp",
+    "truncated",
+    "fragments",
+];

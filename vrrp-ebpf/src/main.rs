@@ -10,7 +10,9 @@
 
 mod parse;
 
-use aya_ebpf::{bindings::xdp_action, btf_maps::PerCpuArray, macros::btf_map, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action, btf_maps::PerCpuArray, macros::btf_map, macros::xdp, programs::XdpContext,
+};
 use vrrp_common::counters;
 
 use crate::parse::{Class, classify};

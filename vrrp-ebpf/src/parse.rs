@@ -66,7 +66,11 @@ pub fn classify(ctx: &XdpContext) -> Result<Class, Truncated> {
             let next_header = read::<u8>(ctx, offset + 6)?;
             // The fixed header must be complete for the frame to be IPv6 at all.
             ptr_at::<[u8; IPV6_HLEN]>(ctx, offset)?;
-            Ok(if next_header == IPPROTO_VRRP { Class::Ipv6Vrrp } else { Class::Other })
+            Ok(if next_header == IPPROTO_VRRP {
+                Class::Ipv6Vrrp
+            } else {
+                Class::Other
+            })
         }
         _ => Ok(Class::Other),
     }

@@ -31,7 +31,11 @@ impl Password {
         let len = secret.len().min(PASSWORD_LEN);
         let mut bytes = [0; PASSWORD_LEN];
         bytes[..len].copy_from_slice(&secret[..len]);
-        Self { bytes, len, truncated: secret.len() > PASSWORD_LEN }
+        Self {
+            bytes,
+            len,
+            truncated: secret.len() > PASSWORD_LEN,
+        }
     }
 
     /// Whether the configured secret was longer than 8 bytes and cut (keepalived warns).
@@ -93,7 +97,12 @@ fn feed(mac: &mut Hmac<Md5>, ip_header: &[u8], ah_fixed: &[u8], vrrp: &[u8]) {
 ///
 /// `ip_header` is the IPv4 header as sent (options included), `ah_fixed` the first 12
 /// bytes of the AH header, `vrrp` the VRRP packet.
-pub fn ah_icv(password: &Password, ip_header: &[u8], ah_fixed: &[u8], vrrp: &[u8]) -> [u8; ah::ICV_LEN] {
+pub fn ah_icv(
+    password: &Password,
+    ip_header: &[u8],
+    ah_fixed: &[u8],
+    vrrp: &[u8],
+) -> [u8; ah::ICV_LEN] {
     let mut mac = hmac(password);
     feed(&mut mac, ip_header, ah_fixed, vrrp);
     let digest = mac.finalize().into_bytes();
@@ -121,7 +130,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// The check value of ../shared/vectors/README.md: VRID 51's first advert, key `k@l`.
@@ -132,15 +144,39 @@ mod tests {
         let vrrp = hex("2133 9602 0201 3561 c0a8 c80a c0a8 c80b 0000 0000 0000 0000");
         let icv = ah_icv(&Password::new(b"k@l"), &ip, &ah_fixed, &vrrp);
         assert_eq!(icv.to_vec(), hex("811e47812959b07d3752fbf8"));
-        assert!(ah_icv_matches(&Password::new(b"k@l"), &ip, &ah_fixed, &vrrp, &icv));
-        assert!(!ah_icv_matches(&Password::new(b"k@l!ve1"), &ip, &ah_fixed, &vrrp, &icv));
+        assert!(ah_icv_matches(
+            &Password::new(b"k@l"),
+            &ip,
+            &ah_fixed,
+            &vrrp,
+            &icv
+        ));
+        assert!(!ah_icv_matches(
+            &Password::new(b"k@l!ve1"),
+            &ip,
+            &ah_fixed,
+            &vrrp,
+            &icv
+        ));
         // Mutable fields do not change the ICV; the TTL does for multicast.
         let mut mutated = ip.clone();
         mutated[1] = 0;
         mutated[10] = 0x12;
-        assert!(ah_icv_matches(&Password::new(b"k@l"), &mutated, &ah_fixed, &vrrp, &icv));
+        assert!(ah_icv_matches(
+            &Password::new(b"k@l"),
+            &mutated,
+            &ah_fixed,
+            &vrrp,
+            &icv
+        ));
         mutated[8] = 64;
-        assert!(!ah_icv_matches(&Password::new(b"k@l"), &mutated, &ah_fixed, &vrrp, &icv));
+        assert!(!ah_icv_matches(
+            &Password::new(b"k@l"),
+            &mutated,
+            &ah_fixed,
+            &vrrp,
+            &icv
+        ));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! `vrrpd inspect --pcap FILE [--password PW] [--json]`.
-use std::{fs::File, io::BufReader, path::Path};
+use std::{
+    fs::File,
+    io::{self, BufReader, Write as _},
+    path::Path,
+};
 
 use anyhow::Context as _;
 use vrrpd::{auth::Password, inspect};
@@ -12,18 +16,29 @@ pub fn run(path: &Path, password: Option<&str>, json: bool) -> anyhow::Result<()
     }
     let (records, summary) = inspect::inspect(BufReader::new(file), password.as_ref())
         .with_context(|| format!("reading {}", path.display()))?;
-    for record in &records {
+    match print(&records, &summary, json) {
+        // `vrrpd inspect ... | head` closes the pipe early: that is not an error.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+fn print(records: &[inspect::Record], summary: &inspect::Summary, json: bool) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for record in records {
         if json {
-            println!("{}", serde_json::to_string(record).context("encoding JSON")?);
+            serde_json::to_writer(&mut out, record)?;
+            writeln!(out)?;
         } else {
-            println!("{}", inspect::format_record(record));
+            writeln!(out, "{}", inspect::format_record(record))?;
         }
     }
     if !json {
-        println!(
+        writeln!(
+            out,
             "{} frames, {} VRRP adverts ({} valid, {} invalid), {} malformed",
             summary.frames, summary.adverts, summary.valid, summary.invalid, summary.malformed
-        );
+        )?;
     }
-    Ok(())
+    out.flush()
 }

@@ -52,7 +52,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let counters = dataplane.counters()?;
     println!("{counters}");
-    dataplane.detach_all().context("detaching the XDP program")?;
+    dataplane
+        .detach_all()
+        .context("detaching the XDP program")?;
     tracing::info!("XDP program detached; exiting");
     Ok(())
 }

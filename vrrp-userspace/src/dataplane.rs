@@ -68,7 +68,9 @@ pub struct Dataplane {
 
 impl fmt::Debug for Dataplane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dataplane").field("attached", &self.attached).finish_non_exhaustive()
+        f.debug_struct("Dataplane")
+            .field("attached", &self.attached)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,7 +122,10 @@ impl Dataplane {
             .try_into()
             .map_err(DataplaneError::Program)?;
         program.load().map_err(DataplaneError::Program)?;
-        Ok(Self { ebpf, attached: Vec::new() })
+        Ok(Self {
+            ebpf,
+            attached: Vec::new(),
+        })
     }
 
     fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
@@ -137,10 +142,18 @@ impl Dataplane {
             AttachMode::Driver => XdpMode::Driver,
             AttachMode::Generic => XdpMode::Skb,
         };
-        let link = self.program()?.attach(interface, xdp_mode).map_err(|source| {
-            DataplaneError::Attach { interface: interface.to_owned(), source }
-        })?;
-        self.attached.push(Attachment { interface: interface.to_owned(), mode, link });
+        let link = self
+            .program()?
+            .attach(interface, xdp_mode)
+            .map_err(|source| DataplaneError::Attach {
+                interface: interface.to_owned(),
+                source,
+            })?;
+        self.attached.push(Attachment {
+            interface: interface.to_owned(),
+            mode,
+            link,
+        });
         Ok(())
     }
 
@@ -177,7 +190,10 @@ impl Dataplane {
         let program = self.program()?;
         for attachment in attached {
             if let Err(source) = program.detach(attachment.link) {
-                return Err(DataplaneError::Attach { interface: attachment.interface, source });
+                return Err(DataplaneError::Attach {
+                    interface: attachment.interface,
+                    source,
+                });
             }
         }
         Ok(())
@@ -189,13 +205,16 @@ impl Dataplane {
             .ebpf
             .map(counters::COUNTERS_MAP)
             .ok_or(DataplaneError::MissingMap(counters::COUNTERS_MAP))?;
-        let array = PerCpuArray::<_, u64>::try_from(map)
-            .map_err(|source| DataplaneError::Map { map: counters::COUNTERS_MAP, source })?;
+        let array = PerCpuArray::<_, u64>::try_from(map).map_err(|source| DataplaneError::Map {
+            map: counters::COUNTERS_MAP,
+            source,
+        })?;
         let mut sums = Counters::default();
         for (index, sum) in (0..counters::COUNT).zip(sums.0.iter_mut()) {
-            let per_cpu = array
-                .get(&index, 0)
-                .map_err(|source| DataplaneError::Map { map: counters::COUNTERS_MAP, source })?;
+            let per_cpu = array.get(&index, 0).map_err(|source| DataplaneError::Map {
+                map: counters::COUNTERS_MAP,
+                source,
+            })?;
             *sum = per_cpu.iter().sum();
         }
         Ok(sums)

@@ -59,8 +59,9 @@ pub struct AdvertFields {
     pub addresses: Vec<IpAddr>,
     /// `none`, `pass`, `ah` or `unknown(N)`; VRRPv3 has no authentication (`none`).
     pub auth_type: String,
+    /// AH SPI in dotted-quad form (keepalived puts its source address there).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ah_spi: Option<u32>,
+    pub ah_spi: Option<std::net::Ipv4Addr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ah_sequence: Option<u32>,
     pub ttl: u8,
@@ -90,7 +91,9 @@ pub fn inspect(
     let mut summary = Summary::default();
     let mut first: Option<Duration> = None;
     while let Some(packet) = reader.next_packet() {
-        let PcapPacket { timestamp, data, .. } = packet?;
+        let PcapPacket {
+            timestamp, data, ..
+        } = packet?;
         summary.frames += 1;
         let start = *first.get_or_insert(timestamp);
         let Some(record) = decode_frame(summary.frames, timestamp, start, &data, password) else {
@@ -135,11 +138,19 @@ fn decode_frame(
             record.source = Some(advert.ip.src());
             record.destination = Some(advert.ip.dst());
             let auth_type = match advert.vrrp.version {
-                vrrp::Version::V2 { auth_type: vrrp::AUTH_NONE, .. } | vrrp::Version::V3 { .. } => {
-                    "none".to_owned()
+                vrrp::Version::V2 {
+                    auth_type: vrrp::AUTH_NONE,
+                    ..
                 }
-                vrrp::Version::V2 { auth_type: vrrp::AUTH_PASS, .. } => "pass".to_owned(),
-                vrrp::Version::V2 { auth_type: vrrp::AUTH_AH, .. } => "ah".to_owned(),
+                | vrrp::Version::V3 { .. } => "none".to_owned(),
+                vrrp::Version::V2 {
+                    auth_type: vrrp::AUTH_PASS,
+                    ..
+                } => "pass".to_owned(),
+                vrrp::Version::V2 {
+                    auth_type: vrrp::AUTH_AH,
+                    ..
+                } => "ah".to_owned(),
                 vrrp::Version::V2 { auth_type, .. } => format!("unknown({auth_type})"),
             };
             record.advert = Some(AdvertFields {
@@ -149,7 +160,7 @@ fn decode_frame(
                 interval: f64::from(advert.vrrp.version.interval_cs()) / 100.0,
                 addresses: advert.vrrp.addresses.clone(),
                 auth_type,
-                ah_spi: advert.ah.map(|ah| ah.spi),
+                ah_spi: advert.ah.map(|ah| ah.spi.into()),
                 ah_sequence: advert.ah.map(|ah| ah.sequence),
                 ttl: advert.ip.ttl(),
             });
@@ -181,7 +192,10 @@ fn looks_like_vrrp(data: &[u8]) -> bool {
         crate::wire::ethernet::ETHERTYPE_IPV6 => payload.get(6),
         _ => None,
     };
-    matches!(protocol, Some(&vrrp_common::IPPROTO_VRRP | &vrrp_common::IPPROTO_AH))
+    matches!(
+        protocol,
+        Some(&vrrp_common::IPPROTO_VRRP | &vrrp_common::IPPROTO_AH)
+    )
 }
 
 /// Formats a record as one line of the text table.
@@ -202,7 +216,7 @@ pub fn format_record(record: &Record) -> String {
             a.auth_type
         ));
         if let (Some(spi), Some(seq)) = (a.ah_spi, a.ah_sequence) {
-            line.push_str(&format!(" spi {} seq {seq}", std::net::Ipv4Addr::from(spi)));
+            line.push_str(&format!(" spi {spi} seq {seq}"));
         }
         line.push_str(match record.icv_valid {
             Some(true) => " icv valid",

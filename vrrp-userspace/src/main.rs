@@ -44,14 +44,19 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the tokio runtime")?;
             runtime.block_on(cmd_run::run(args))
         }
-        Command::Inspect { pcap, password, json } => {
-            cmd_inspect::run(&pcap, password.as_deref(), json)
-        }
+        Command::Inspect {
+            pcap,
+            password,
+            json,
+        } => cmd_inspect::run(&pcap, password.as_deref(), json),
     }
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }

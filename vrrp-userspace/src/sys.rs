@@ -16,7 +16,11 @@ pub fn if_index(name: &str) -> io::Result<u32> {
     let c_name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c_name` is a valid NUL-terminated string for the duration of the call.
     let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
-    if index == 0 { Err(io::Error::last_os_error()) } else { Ok(index) }
+    if index == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(index)
+    }
 }
 
 /// An AF_PACKET socket bound to one interface, sending complete Ethernet frames.
@@ -59,7 +63,11 @@ impl PacketSocket {
                 size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         };
-        if sent < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -69,5 +77,9 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
     let file = File::open(path)?;
     // SAFETY: `file` is an open namespace descriptor for the duration of the call.
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }

@@ -41,8 +41,14 @@ impl IpHeader {
 
     fn envelope(&self) -> vrrp::Envelope {
         match self {
-            Self::V4(h) => vrrp::Envelope::V4 { src: h.src, dst: h.dst },
-            Self::V6(h) => vrrp::Envelope::V6 { src: h.src, dst: h.dst },
+            Self::V4(h) => vrrp::Envelope::V4 {
+                src: h.src,
+                dst: h.dst,
+            },
+            Self::V6(h) => vrrp::Envelope::V6 {
+                src: h.src,
+                dst: h.dst,
+            },
         }
     }
 }
@@ -80,7 +86,12 @@ pub struct Received<'a> {
 impl<'a> Received<'a> {
     /// Checks PASS data or the AH ICV against `password`.
     pub fn authenticate(&self, password: &Password) -> AuthCheck {
-        let vrrp::Version::V2 { auth_type, auth_data, .. } = self.advert.vrrp.version else {
+        let vrrp::Version::V2 {
+            auth_type,
+            auth_data,
+            ..
+        } = self.advert.vrrp.version
+        else {
             return AuthCheck::Unauthenticated;
         };
         let valid = match (auth_type, self.icv) {
@@ -91,7 +102,11 @@ impl<'a> Received<'a> {
             }
             _ => false,
         };
-        if valid { AuthCheck::Valid } else { AuthCheck::Invalid }
+        if valid {
+            AuthCheck::Valid
+        } else {
+            AuthCheck::Invalid
+        }
     }
 }
 
@@ -121,7 +136,13 @@ impl Advert {
         };
         let vrrp = vrrp::Repr::parse(vrrp_bytes, &ip.envelope())?;
         let advert = Self { ip, ah, vrrp };
-        Ok(Received { advert, icv, ip_header, ah_fixed, vrrp: vrrp_bytes })
+        Ok(Received {
+            advert,
+            icv,
+            ip_header,
+            ah_fixed,
+            vrrp: vrrp_bytes,
+        })
     }
 
     /// Length on the wire.
@@ -141,16 +162,27 @@ impl Advert {
         let icv_at = self.ah.map(|ah| ah.emit(&mut body));
         let vrrp_at = body.len();
         self.vrrp.emit(&envelope, &mut body)?;
-        let protocol =
-            if self.ah.is_some() { vrrp_common::IPPROTO_AH } else { vrrp_common::IPPROTO_VRRP };
+        let protocol = if self.ah.is_some() {
+            vrrp_common::IPPROTO_AH
+        } else {
+            vrrp_common::IPPROTO_VRRP
+        };
         let start = out.len();
         match &self.ip {
-            IpHeader::V4(h) => ipv4::Repr { protocol, ..h.clone() }.emit(body.len(), out)?,
+            IpHeader::V4(h) => ipv4::Repr {
+                protocol,
+                ..h.clone()
+            }
+            .emit(body.len(), out)?,
             IpHeader::V6(h) => {
                 if self.ah.is_some() {
                     return Err(EmitError::AhOverIpv6);
                 }
-                ipv6::Repr { next_header: protocol, ..h.clone() }.emit(body.len(), out)?
+                ipv6::Repr {
+                    next_header: protocol,
+                    ..h.clone()
+                }
+                .emit(body.len(), out)?
             }
         }
         if let Some(icv_at) = icv_at {

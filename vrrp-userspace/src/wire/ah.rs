@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn round_trip_with_icv() {
-        let repr = Repr { spi: 0xc0a8_c805, sequence: 1 };
+        let repr = Repr {
+            spi: 0xc0a8_c805,
+            sequence: 1,
+        };
         let mut out = Vec::new();
         let at = repr.emit(&mut out);
         out[at..at + ICV_LEN].copy_from_slice(&[0xaa; ICV_LEN]);
@@ -95,7 +98,11 @@ mod tests {
     #[test]
     fn length_comes_from_the_packet() {
         let mut out = Vec::new();
-        Repr { spi: 1, sequence: 2 }.emit(&mut out);
+        Repr {
+            spi: 1,
+            sequence: 2,
+        }
+        .emit(&mut out);
         out[1] = 5; // a 28-byte header: 16-byte ICV
         out.extend_from_slice(&[0; 4]);
         assert_eq!(Repr::parse(&out), Err(Error::AhIcvLength(16)));

@@ -63,10 +63,23 @@ impl Repr {
         if first == TPID_8021Q || first == TPID_8021AD {
             let tci = u16::from_be_bytes(take::<2>(bytes, 14, Layer::Vlan)?);
             let ethertype = u16::from_be_bytes(take::<2>(bytes, 16, Layer::Vlan)?);
-            let repr = Self { dst, src, tag: Some(Tag { tpid: first, tci }), ethertype };
+            let repr = Self {
+                dst,
+                src,
+                tag: Some(Tag { tpid: first, tci }),
+                ethertype,
+            };
             Ok((repr, &bytes[HEADER_LEN + TAG_LEN..]))
         } else {
-            Ok((Self { dst, src, tag: None, ethertype: first }, &bytes[HEADER_LEN..]))
+            Ok((
+                Self {
+                    dst,
+                    src,
+                    tag: None,
+                    ethertype: first,
+                },
+                &bytes[HEADER_LEN..],
+            ))
         }
     }
 
@@ -108,7 +121,10 @@ mod tests {
         let repr = Repr {
             dst: [1, 0, 0x5e, 0, 0, 0x12],
             src: [2, 0, 0, 0, 0, 1],
-            tag: Some(Tag { tpid: TPID_8021Q, tci: 0x2064 }),
+            tag: Some(Tag {
+                tpid: TPID_8021Q,
+                tci: 0x2064,
+            }),
             ethertype: ETHERTYPE_IPV4,
         };
         let mut bytes = Vec::new();
@@ -124,12 +140,21 @@ mod tests {
     #[test]
     fn truncated_tag_is_reported_as_vlan() {
         let bytes = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x00, 0x00];
-        assert!(matches!(Repr::parse(&bytes), Err(Error::Truncated { layer: Layer::Vlan, .. })));
+        assert!(matches!(
+            Repr::parse(&bytes),
+            Err(Error::Truncated {
+                layer: Layer::Vlan,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn multicast_macs() {
-        assert_eq!(ipv4_multicast_mac([224, 0, 0, 18].into()), [1, 0, 0x5e, 0, 0, 0x12]);
+        assert_eq!(
+            ipv4_multicast_mac([224, 0, 0, 18].into()),
+            [1, 0, 0x5e, 0, 0, 0x12]
+        );
         let group: std::net::Ipv6Addr = "ff02::12".parse().unwrap();
         assert_eq!(ipv6_multicast_mac(group), [0x33, 0x33, 0, 0, 0, 0x12]);
     }

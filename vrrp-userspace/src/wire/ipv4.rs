@@ -49,7 +49,10 @@ impl Repr {
         need(bytes, MIN_HEADER_LEN, Layer::Ipv4)?;
         let [version_ihl, tos] = take::<2>(bytes, 0, Layer::Ipv4)?;
         if version_ihl >> 4 != 4 {
-            return Err(Error::IpVersion { expected: 4, found: version_ihl >> 4 });
+            return Err(Error::IpVersion {
+                expected: 4,
+                found: version_ihl >> 4,
+            });
         }
         let header_len = usize::from(version_ihl & 0x0f) * 4;
         if header_len < MIN_HEADER_LEN {
@@ -58,7 +61,10 @@ impl Repr {
         need(bytes, header_len, Layer::Ipv4)?;
         let total = usize::from(u16::from_be_bytes(take::<2>(bytes, 2, Layer::Ipv4)?));
         if total < header_len {
-            return Err(Error::Ipv4TotalLength { total, header: header_len });
+            return Err(Error::Ipv4TotalLength {
+                total,
+                header: header_len,
+            });
         }
         need(bytes, total, Layer::Ipv4)?;
         if checksum::of(&bytes[..header_len]) != 0 {
@@ -141,7 +147,11 @@ mod tests {
 
     #[test]
     fn options_round_trip_and_padding_is_cut() {
-        let repr = Repr { options: vec![0x94, 0x04, 0, 0], dont_fragment: true, ..sample() };
+        let repr = Repr {
+            options: vec![0x94, 0x04, 0, 0],
+            dont_fragment: true,
+            ..sample()
+        };
         let mut out = Vec::new();
         repr.emit(3, &mut out).unwrap();
         out.extend_from_slice(&[7, 8, 9, 0, 0, 0]);
@@ -178,6 +188,12 @@ mod tests {
         assert_eq!(Repr::parse(&short), Err(Error::Ipv4HeaderLength(16)));
         let mut total = out;
         total[3] = 10;
-        assert_eq!(Repr::parse(&total), Err(Error::Ipv4TotalLength { total: 10, header: 20 }));
+        assert_eq!(
+            Repr::parse(&total),
+            Err(Error::Ipv4TotalLength {
+                total: 10,
+                header: 20
+            })
+        );
     }
 }

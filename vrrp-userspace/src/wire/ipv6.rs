@@ -38,7 +38,10 @@ impl Repr {
         let word = u32::from_be_bytes(take::<4>(bytes, 0, Layer::Ipv6)?);
         let version = (word >> 28) as u8;
         if version != 6 {
-            return Err(Error::IpVersion { expected: 6, found: version });
+            return Err(Error::IpVersion {
+                expected: 6,
+                found: version,
+            });
         }
         let payload_len = usize::from(u16::from_be_bytes(take::<2>(bytes, 4, Layer::Ipv6)?));
         need(bytes, HEADER_LEN + payload_len, Layer::Ipv6)?;
@@ -60,7 +63,8 @@ impl Repr {
     /// Appends the header for a payload of `payload_len` bytes.
     pub fn emit(&self, payload_len: usize, out: &mut Vec<u8>) -> Result<(), EmitError> {
         let len = u16::try_from(payload_len).map_err(|_| EmitError::TooLong(payload_len))?;
-        let word = (6u32 << 28) | (u32::from(self.traffic_class) << 20) | (self.flow_label & 0xfffff);
+        let word =
+            (6u32 << 28) | (u32::from(self.traffic_class) << 20) | (self.flow_label & 0xfffff);
         out.extend_from_slice(&word.to_be_bytes());
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&[self.next_header, self.hop_limit]);
@@ -95,6 +99,12 @@ mod tests {
     #[test]
     fn wrong_version() {
         let bytes = [0x45u8; 40];
-        assert_eq!(Repr::parse(&bytes), Err(Error::IpVersion { expected: 6, found: 4 }));
+        assert_eq!(
+            Repr::parse(&bytes),
+            Err(Error::IpVersion {
+                expected: 6,
+                found: 4
+            })
+        );
     }
 }

@@ -49,7 +49,11 @@ impl fmt::Display for Layer {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error("{layer} header truncated: {needed} bytes needed, {available} available")]
-    Truncated { layer: Layer, needed: usize, available: usize },
+    Truncated {
+        layer: Layer,
+        needed: usize,
+        available: usize,
+    },
     #[error("ethertype {0:#06x} is neither IPv4 nor IPv6")]
     NotIp(u16),
     #[error("IP version {found} where {expected} was expected")]
@@ -77,7 +81,11 @@ pub enum Error {
     #[error("VRRPv2 over IPv6 does not exist")]
     VrrpV2OverIpv6,
     #[error("VRRP packet is {actual} bytes; {count} addresses need exactly {expected}")]
-    VrrpLength { count: u8, expected: usize, actual: usize },
+    VrrpLength {
+        count: u8,
+        expected: usize,
+        actual: usize,
+    },
     #[error("VRRP checksum mismatch")]
     VrrpChecksum,
 }
@@ -104,17 +112,29 @@ pub enum EmitError {
 }
 
 /// `bytes[at..at + N]` as an array, or a truncation error for `layer`.
-pub(crate) fn take<const N: usize>(bytes: &[u8], at: usize, layer: Layer) -> Result<[u8; N], Error> {
+pub(crate) fn take<const N: usize>(
+    bytes: &[u8],
+    at: usize,
+    layer: Layer,
+) -> Result<[u8; N], Error> {
     bytes
         .get(at..at + N)
         .and_then(|slice| slice.try_into().ok())
-        .ok_or(Error::Truncated { layer, needed: at + N, available: bytes.len() })
+        .ok_or(Error::Truncated {
+            layer,
+            needed: at + N,
+            available: bytes.len(),
+        })
 }
 
 /// Fails with a truncation error unless `bytes` holds at least `needed` bytes.
 pub(crate) fn need(bytes: &[u8], needed: usize, layer: Layer) -> Result<(), Error> {
     if bytes.len() < needed {
-        Err(Error::Truncated { layer, needed, available: bytes.len() })
+        Err(Error::Truncated {
+            layer,
+            needed,
+            available: bytes.len(),
+        })
     } else {
         Ok(())
     }

@@ -46,7 +46,11 @@ pub const AUTH_AH: u8 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     /// VRRPv2: whole-second interval and the 8-byte authentication trailer.
-    V2 { advert_int_s: u8, auth_type: u8, auth_data: [u8; AUTH_DATA_LEN] },
+    V2 {
+        advert_int_s: u8,
+        auth_type: u8,
+        auth_data: [u8; AUTH_DATA_LEN],
+    },
     /// VRRPv3: 12-bit interval in centiseconds, no authentication.
     V3 { max_advert_int_cs: u16 },
 }
@@ -115,7 +119,11 @@ pub struct Repr {
 impl Repr {
     /// Length on the wire for `count` addresses of `address_len` bytes.
     fn wire_len(version: &Version, count: usize, address_len: usize) -> usize {
-        let trailer = if matches!(version, Version::V2 { .. }) { AUTH_DATA_LEN } else { 0 };
+        let trailer = if matches!(version, Version::V2 { .. }) {
+            AUTH_DATA_LEN
+        } else {
+            0
+        };
         FIXED_LEN + count * address_len + trailer
     }
 
@@ -131,9 +139,15 @@ impl Repr {
                     return Err(Error::VrrpV2OverIpv6);
                 }
                 // The trailer is read after the length check below.
-                Version::V2 { advert_int_s: b5, auth_type: b4, auth_data: [0; AUTH_DATA_LEN] }
+                Version::V2 {
+                    advert_int_s: b5,
+                    auth_type: b4,
+                    auth_data: [0; AUTH_DATA_LEN],
+                }
             }
-            3 => Version::V3 { max_advert_int_cs: u16::from_be_bytes([b4 & 0x0f, b5]) },
+            3 => Version::V3 {
+                max_advert_int_cs: u16::from_be_bytes([b4 & 0x0f, b5]),
+            },
             other => return Err(Error::VrrpVersion(other)),
         };
         if kind != TYPE_ADVERTISEMENT {
@@ -142,13 +156,18 @@ impl Repr {
         let address_len = envelope.address_len();
         let expected = Self::wire_len(&version, usize::from(count), address_len);
         if bytes.len() != expected {
-            return Err(Error::VrrpLength { count, expected, actual: bytes.len() });
+            return Err(Error::VrrpLength {
+                count,
+                expected,
+                actual: bytes.len(),
+            });
         }
         let sum = match version {
             Version::V2 { .. } => checksum::of(bytes),
-            Version::V3 { .. } => {
-                checksum::finish(checksum::accumulate(envelope.pseudo_header_sum(bytes.len()), bytes))
-            }
+            Version::V3 { .. } => checksum::finish(checksum::accumulate(
+                envelope.pseudo_header_sum(bytes.len()),
+                bytes,
+            )),
         };
         if sum != 0 {
             return Err(Error::VrrpChecksum);
@@ -162,14 +181,23 @@ impl Repr {
             })
             .collect();
         let version = match version {
-            Version::V2 { advert_int_s, auth_type, .. } => Version::V2 {
+            Version::V2 {
+                advert_int_s,
+                auth_type,
+                ..
+            } => Version::V2 {
                 advert_int_s,
                 auth_type,
                 auth_data: take::<AUTH_DATA_LEN>(bytes, expected - AUTH_DATA_LEN, Layer::Vrrp)?,
             },
             v3 => v3,
         };
-        Ok(Self { version, vrid, priority, addresses })
+        Ok(Self {
+            version,
+            vrid,
+            priority,
+            addresses,
+        })
     }
 
     /// Length on the wire.
@@ -185,7 +213,11 @@ impl Repr {
         out.extend_from_slice(&[(self.version.number() << 4) | TYPE_ADVERTISEMENT, self.vrid]);
         out.extend_from_slice(&[self.priority, count]);
         match self.version {
-            Version::V2 { advert_int_s, auth_type, .. } => {
+            Version::V2 {
+                advert_int_s,
+                auth_type,
+                ..
+            } => {
                 if matches!(envelope, Envelope::V6 { .. }) {
                     return Err(EmitError::VrrpV2OverIpv6);
                 }
@@ -213,7 +245,10 @@ impl Repr {
             }
             Version::V3 { .. } => {
                 let len = out.len() - start;
-                checksum::finish(checksum::accumulate(envelope.pseudo_header_sum(len), &out[start..]))
+                checksum::finish(checksum::accumulate(
+                    envelope.pseudo_header_sum(len),
+                    &out[start..],
+                ))
             }
         };
         out[start + 6..start + 8].copy_from_slice(&sum.to_be_bytes());
@@ -225,12 +260,18 @@ impl Repr {
 mod tests {
     use super::*;
 
-    const V4: Envelope =
-        Envelope::V4 { src: Ipv4Addr::new(192, 168, 200, 5), dst: Ipv4Addr::new(224, 0, 0, 18) };
+    const V4: Envelope = Envelope::V4 {
+        src: Ipv4Addr::new(192, 168, 200, 5),
+        dst: Ipv4Addr::new(224, 0, 0, 18),
+    };
 
     fn v2() -> Repr {
         Repr {
-            version: Version::V2 { advert_int_s: 1, auth_type: AUTH_AH, auth_data: [0; 8] },
+            version: Version::V2 {
+                advert_int_s: 1,
+                auth_type: AUTH_AH,
+                auth_data: [0; 8],
+            },
             vrid: 51,
             priority: 150,
             addresses: vec![
@@ -255,12 +296,19 @@ mod tests {
 
     #[test]
     fn v3_checksum_covers_the_pseudo_header() {
-        let repr = Repr { version: Version::V3 { max_advert_int_cs: 50 }, ..v2() };
+        let repr = Repr {
+            version: Version::V3 {
+                max_advert_int_cs: 50,
+            },
+            ..v2()
+        };
         let mut out = Vec::new();
         repr.emit(&V4, &mut out).unwrap();
         assert_eq!(Repr::parse(&out, &V4).unwrap(), repr);
-        let other =
-            Envelope::V4 { src: Ipv4Addr::new(192, 168, 200, 6), dst: Ipv4Addr::new(224, 0, 0, 18) };
+        let other = Envelope::V4 {
+            src: Ipv4Addr::new(192, 168, 200, 6),
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+        };
         assert_eq!(Repr::parse(&out, &other), Err(Error::VrrpChecksum));
     }
 
@@ -277,7 +325,11 @@ mod tests {
         count[3] = 3;
         assert_eq!(
             Repr::parse(&count, &V4),
-            Err(Error::VrrpLength { count: 3, expected: 28, actual: 24 })
+            Err(Error::VrrpLength {
+                count: 3,
+                expected: 28,
+                actual: 24
+            })
         );
         let mut sum = out;
         sum[2] = 151;
@@ -287,11 +339,24 @@ mod tests {
     #[test]
     fn emit_refuses_what_cannot_be_encoded() {
         let mut out = Vec::new();
-        let v3 = Repr { version: Version::V3 { max_advert_int_cs: 4096 }, ..v2() };
+        let v3 = Repr {
+            version: Version::V3 {
+                max_advert_int_cs: 4096,
+            },
+            ..v2()
+        };
         assert_eq!(v3.emit(&V4, &mut out), Err(EmitError::Interval(4096)));
-        let v6 = Envelope::V6 { src: Ipv6Addr::LOCALHOST, dst: Ipv6Addr::LOCALHOST };
+        let v6 = Envelope::V6 {
+            src: Ipv6Addr::LOCALHOST,
+            dst: Ipv6Addr::LOCALHOST,
+        };
         assert_eq!(v2().emit(&v6, &mut out), Err(EmitError::VrrpV2OverIpv6));
-        let mixed = Repr { version: Version::V3 { max_advert_int_cs: 100 }, ..v2() };
+        let mixed = Repr {
+            version: Version::V3 {
+                max_advert_int_cs: 100,
+            },
+            ..v2()
+        };
         assert_eq!(mixed.emit(&v6, &mut out), Err(EmitError::AddressFamily));
     }
 }
