@@ -1,1 +1,165 @@
-//! Helpers for the privileged integration tests.
+//! Helpers for vrrpd's privileged integration tests: network namespaces and veth pairs that
+//! are deleted when their guard drops (also when the test panics), and running code inside
+//! a namespace on a dedicated thread.
+//!
+//! Every test needs root. Without it the helpers fail with a message saying so: a missing
+//! prerequisite is a failure, never a silent skip.
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `ip ARGS`, failing with its stderr.
+pub fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running `ip` (iproute2)")?;
+    ensure!(
+        out.status.success(),
+        "`ip {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Fails with a clear message unless the tests run as root.
+pub fn require_root() -> anyhow::Result<()> {
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("running `id -u`")?;
+    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
+        bail!(
+            "this test creates network namespaces and attaches XDP: run it as root (sudo -E cargo xtask test)"
+        );
+    }
+    Ok(())
+}
+
+/// A network namespace, deleted (with every interface in it) on drop.
+#[derive(Debug)]
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates a namespace with a unique name (`vrrpd-t<pid>-<n>-<tag>`), loopback up and
+    /// IPv6 disabled (no spontaneous router solicitations or MLD reports to count).
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        require_root()?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("vrrpd-t{}-{n}-{tag}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        let ns = Self { name };
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `/run/netns/NAME`, for `setns`.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Runs `ip ARGS` inside the namespace.
+    pub fn ip(&self, args: &[&str]) -> anyhow::Result<()> {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// Runs a program inside the namespace (`ip netns exec`); fails on a non-zero exit.
+    pub fn exec(&self, argv: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(argv)
+            .output()
+            .with_context(|| format!("running {argv:?} in {}", self.name))?;
+        ensure!(
+            out.status.success(),
+            "{argv:?} in {} failed: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `f` on a new thread that has entered this namespace (only that thread moves).
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let path = self.path();
+        let handle = thread::spawn(move || {
+            vrrpd::sys::enter_netns(&path)
+                .with_context(|| format!("entering {}", path.display()))?;
+            f()
+        });
+        match handle.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        if let Err(error) = ip(&["netns", "del", &self.name]) {
+            eprintln!("cleanup: {error}");
+        }
+    }
+}
+
+/// Two namespaces joined by a veth pair: `a`'s end is `veth-a`, `b`'s end is `veth-b`.
+#[derive(Debug)]
+pub struct VethPair {
+    pub a: NetNs,
+    pub b: NetNs,
+}
+
+impl VethPair {
+    pub const A: &str = "veth-a";
+    pub const B: &str = "veth-b";
+
+    /// Creates both namespaces and the pair, addresses `a_addr` / `b_addr` (CIDR) on the
+    /// ends, links up.
+    pub fn new(tag: &str, a_addr: &str, b_addr: &str) -> anyhow::Result<Self> {
+        let pair = Self {
+            a: NetNs::new(&format!("{tag}a"))?,
+            b: NetNs::new(&format!("{tag}b"))?,
+        };
+        ip(&[
+            "link",
+            "add",
+            Self::A,
+            "netns",
+            pair.a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            Self::B,
+            "netns",
+            pair.b.name(),
+        ])?;
+        pair.a.ip(&["addr", "add", a_addr, "dev", Self::A])?;
+        pair.b.ip(&["addr", "add", b_addr, "dev", Self::B])?;
+        pair.a.ip(&["link", "set", Self::A, "up"])?;
+        pair.b.ip(&["link", "set", Self::B, "up"])?;
+        Ok(pair)
+    }
+}

@@ -1,1 +1,67 @@
-fn main() {}
+//! `cargo xtask`: vrrpd's orchestration. Setup of the toolchain and packages, builds,
+//! running the daemon, the test suite. Orchestration only: no product logic lives here.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+mod run;
+mod setup;
+mod test;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Build, set up, test and run vrrpd")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what building and testing need: nightly rust-src, bpf-linker (built against
+    /// nightly's libLLVM), cargo-fuzz, and (as root on Debian) the test packages. Idempotent.
+    Setup,
+    /// Set up, then build vrrpd (with its embedded XDP program) in release mode.
+    Build,
+    /// Build, then run `vrrpd run ARGS...` in the foreground (Ctrl-C stops and detaches).
+    BuildAndLoad {
+        /// Arguments for `vrrpd run`, e.g. `-- --interface eth0`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run everything CI runs: fmt, clippy (host and bpf), unit, codec and
+    /// privileged namespace tests, fuzz target builds with a short bounded run each.
+    Test,
+    /// The seed case study, live in network namespaces.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root();
+    match Cli::parse().command {
+        Command::Setup => setup::run(&root),
+        Command::Build => {
+            setup::run(&root)?;
+            run::build_release(&root).map(drop)
+        }
+        Command::BuildAndLoad { args } => {
+            setup::run(&root)?;
+            let vrrpd = run::build_release(&root)?;
+            run::exec_vrrpd(&vrrpd, &args)
+        }
+        Command::Test => {
+            setup::run(&root)?;
+            test::run(&root)
+        }
+        Command::Demo => anyhow::bail!(
+            "`cargo xtask demo` (the seed case study live in namespaces) arrives with the \
+             controller: vrrpd does not run the VRRP state machine yet. Today you can run \
+             `cargo xtask build-and-load -- --interface IF` to attach the XDP program."
+        ),
+    }
+}
+
+/// The workspace root: xtask's manifest directory's parent.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
