@@ -43,10 +43,10 @@ fn frames(name: &str) -> Vec<Vec<u8>> {
             path.display()
         )
     });
-    let mut reader = PcapReader::new(file).unwrap();
+    let mut reader = PcapReader::new(file).expect("a pcap capture");
     let mut out = Vec::new();
     while let Some(packet) = reader.next_packet() {
-        out.push(packet.unwrap().data.into_owned());
+        out.push(packet.expect("a readable frame").data.into_owned());
     }
     assert!(!out.is_empty(), "{name} holds no frames");
     out

@@ -94,7 +94,9 @@ impl Repr {
 
     /// Appends the header for a payload of `payload_len` bytes, checksum computed.
     pub fn emit(&self, payload_len: usize, out: &mut Vec<u8>) -> Result<(), EmitError> {
-        if self.options.len() > MAX_HEADER_LEN - MIN_HEADER_LEN || self.options.len() % 4 != 0 {
+        if self.options.len() > MAX_HEADER_LEN - MIN_HEADER_LEN
+            || !self.options.len().is_multiple_of(4)
+        {
             return Err(EmitError::Ipv4Options(self.options.len()));
         }
         let total = self.buffer_len() + payload_len;
