@@ -1,18 +1,27 @@
 //! `vrrpd run`: attach the program to the given interfaces and report its counters.
 //!
-//! At this stage the daemon has no state machine yet: it attaches, prints the kernel's
-//! counters every `--stats-interval`, and detaches on SIGINT/SIGTERM.
+//! At this stage the daemon has no state machine yet: it validates the configuration,
+//! attaches to its interfaces (and any `--interface`), prints the kernel's counters every
+//! `--stats-interval`, and detaches on SIGINT/SIGTERM.
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
+use vrrpd::config::Format;
 use vrrpd::dataplane::{AttachMode, Dataplane};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Interface to attach the XDP program to (repeatable).
-    #[arg(long = "interface", short = 'i', required = true)]
+    /// Configuration file (YAML, or keepalived.conf syntax): the program is attached to
+    /// every interface its instances use.
+    #[arg(long, required_unless_present = "interfaces")]
+    config: Option<std::path::PathBuf>,
+    /// Syntax of the configuration (default: YAML for .yaml/.yml, keepalived otherwise).
+    #[arg(long, value_enum, requires = "config")]
+    format: Option<Format>,
+    /// Interface to attach the XDP program to (repeatable; added to the configuration's).
+    #[arg(long = "interface", short = 'i')]
     interfaces: Vec<String>,
     /// Attach in generic (skb) mode instead of trying driver mode first.
     #[arg(long)]
@@ -27,8 +36,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .ok()
         .filter(|d| !d.is_zero())
         .context("--stats-interval must be a positive number of seconds")?;
+    let mut interfaces = args.interfaces.clone();
+    if let Some(path) = &args.config {
+        let loaded = crate::cmd_config::load_reporting(path, args.format)?;
+        for instance in &loaded.config.instances {
+            if !interfaces.contains(&instance.interface) {
+                interfaces.push(instance.interface.clone());
+            }
+        }
+        tracing::info!(
+            config = %path.display(),
+            instances = loaded.config.instances.len(),
+            "configuration loaded (the state machine that runs it is not built yet)"
+        );
+    }
     let mut dataplane = Dataplane::load().context("loading the XDP program")?;
-    for interface in &args.interfaces {
+    for interface in &interfaces {
         let mode = if args.generic {
             dataplane.attach(interface, AttachMode::Generic)?;
             AttachMode::Generic

@@ -3,7 +3,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use vrrpd::config::Format;
 
+mod cmd_config;
 mod cmd_inspect;
 mod cmd_run;
 
@@ -19,6 +21,23 @@ struct Cli {
 enum Command {
     /// Attach the XDP program and run in the foreground until SIGINT/SIGTERM.
     Run(cmd_run::RunArgs),
+    /// Validate a configuration (YAML, or keepalived.conf syntax); exit 1 on errors.
+    Check {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Syntax of the file (default: YAML for .yaml/.yml, keepalived otherwise).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Print a configuration (keepalived.conf or YAML) as vrrpd YAML.
+    Convert {
+        /// The configuration file.
+        file: PathBuf,
+        /// Syntax of the file (default: YAML for .yaml/.yml, keepalived otherwise).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
     /// Decode the VRRP adverts of a packet capture (pcap) and check their authentication.
     Inspect {
         /// The capture to read (pcap, Ethernet link type).
@@ -44,6 +63,8 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the tokio runtime")?;
             runtime.block_on(cmd_run::run(args))
         }
+        Command::Check { config, format } => cmd_config::check(&config, format),
+        Command::Convert { file, format } => cmd_config::convert(&file, format),
         Command::Inspect {
             pcap,
             password,

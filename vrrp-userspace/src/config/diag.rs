@@ -1,0 +1,160 @@
+//! Configuration diagnostics: what is wrong, where (`FILE:LINE:COL`), the offending line
+//! with a caret under the spot, and what would be valid.
+use std::{
+    collections::HashMap,
+    fmt::{self, Write as _},
+    path::{Path, PathBuf},
+};
+
+/// A position in a configuration file (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// Characters to underline (at least one caret is drawn).
+    pub len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One message about a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub span: Option<Span>,
+    /// What would be valid, when that is not already in the message.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>, span: Option<Span>) -> Self {
+        Self {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            help: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>, span: Option<Span>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            message: message.into(),
+            span,
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `FILE:LINE:COL`, when the message has a position.
+    pub fn location(&self) -> Option<String> {
+        self.span
+            .as_ref()
+            .map(|s| format!("{}:{}:{}", s.file.display(), s.line, s.column))
+    }
+
+    /// The full rendering: message, location, quoted line with a caret, help.
+    pub fn render(&self, sources: &Sources) -> String {
+        let mut out = String::new();
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{kind}: {}", self.message);
+        if let Some(span) = &self.span {
+            let _ = writeln!(
+                out,
+                "  --> {}:{}:{}",
+                span.file.display(),
+                span.line,
+                span.column
+            );
+            if let Some(text) = sources.line(&span.file, span.line) {
+                let number = span.line.to_string();
+                let pad = " ".repeat(number.len());
+                let indent: String = text
+                    .chars()
+                    .take(span.column.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{number} | {text}");
+                let _ = writeln!(out, "{pad} | {indent}{}", "^".repeat(span.len.max(1)));
+            }
+        }
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "  = help: {help}");
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location() {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// The text of every file read, to quote lines in diagnostics.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    files: HashMap<PathBuf, String>,
+}
+
+impl Sources {
+    pub fn add(&mut self, path: &Path, text: &str) {
+        self.files.insert(path.to_path_buf(), text.to_owned());
+    }
+
+    pub fn line(&self, path: &Path, line: usize) -> Option<&str> {
+        self.files.get(path)?.lines().nth(line.checked_sub(1)?)
+    }
+}
+
+/// What a cross-field rule points at: an item (instance, sync group, script) by name and
+/// one of its fields by its YAML name (`""` for the item itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Item {
+    Instance,
+    SyncGroup,
+    Script,
+}
+
+/// Where each item and field was written, filled by the readers for the validator.
+#[derive(Debug, Clone, Default)]
+pub struct Sites {
+    map: HashMap<(Item, String, String), Span>,
+}
+
+impl Sites {
+    pub fn insert(&mut self, item: Item, name: &str, field: &str, span: Span) {
+        self.map
+            .entry((item, name.to_owned(), field.to_owned()))
+            .or_insert(span);
+    }
+
+    /// The field's position, else the item's.
+    pub fn get(&self, item: Item, name: &str, field: &str) -> Option<Span> {
+        self.map
+            .get(&(item, name.to_owned(), field.to_owned()))
+            .or_else(|| self.map.get(&(item, name.to_owned(), String::new())))
+            .cloned()
+    }
+}

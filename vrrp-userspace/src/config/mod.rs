@@ -1,0 +1,131 @@
+//! Configuration: one model ([`model::Config`]) read from YAML (the service's native format)
+//! or from keepalived.conf, validated once, with every message naming `FILE:LINE:COL`.
+//!
+//! - [`model`]: the types (also the YAML schema);
+//! - [`yaml`] and [`keepalived`] (with its [`lexer`]): the two readers;
+//! - [`validate`]: cross-field rules shared by both;
+//! - [`diag`]: diagnostics and their rendering.
+pub mod diag;
+pub mod keepalived;
+pub mod lexer;
+pub mod model;
+pub mod validate;
+pub mod yaml;
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+pub use diag::{Diagnostic, Severity, Sources};
+pub use model::Config;
+
+/// A configuration file's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Yaml,
+    Keepalived,
+}
+
+impl Format {
+    /// `.yaml` / `.yml` is YAML; anything else is keepalived syntax.
+    pub fn of(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Self::Yaml,
+            _ => Self::Keepalived,
+        }
+    }
+}
+
+/// A configuration that loaded, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Diagnostic>,
+    pub sources: Sources,
+}
+
+/// A configuration that did not load: every error and warning, and the text to quote.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: Sources,
+}
+
+impl LoadError {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    /// All diagnostics, rendered with quoted lines and carets.
+    pub fn render(&self) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(&self.sources))
+            .collect()
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<String> = self.errors().map(ToString::to_string).collect();
+        write!(
+            f,
+            "{} is invalid: {}",
+            self.path.display(),
+            errors.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads, parses and validates `path`; `format` overrides the choice by extension.
+pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, LoadError> {
+    let mut sources = Sources::default();
+    let mut diagnostics = Vec::new();
+    let parsed = match format.unwrap_or_else(|| Format::of(path)) {
+        Format::Keepalived => keepalived::parse(path, &mut sources, &mut diagnostics),
+        Format::Yaml => match std::fs::read_to_string(path) {
+            Ok(text) => {
+                sources.add(path, &text);
+                match yaml::parse(path, &text) {
+                    Ok(parsed) => Some(parsed),
+                    Err(error) => {
+                        diagnostics.push(error);
+                        None
+                    }
+                }
+            }
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(
+                    format!("cannot read {}: {error}", path.display()),
+                    None,
+                ));
+                None
+            }
+        },
+    };
+    if let Some((config, sites)) = &parsed {
+        diagnostics.extend(validate::validate(config, sites));
+    }
+    match parsed {
+        Some((config, _)) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Loaded {
+            config,
+            warnings: diagnostics,
+            sources,
+        }),
+        _ => Err(LoadError {
+            path: path.to_path_buf(),
+            diagnostics,
+            sources,
+        }),
+    }
+}
+
+/// The configuration as YAML (what `vrrpd convert` prints). Passwords are included: the
+/// file format needs them.
+pub fn to_yaml(config: &Config) -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(config)
+}
