@@ -8,6 +8,62 @@ use std::{fmt, net::IpAddr, str::FromStr};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
+/// Deserialises an integer and checks it *inside* the visitor, so a YAML error points at
+/// the value itself (an error raised after deserialisation would point at its mapping).
+fn checked_integer<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    check: fn(u64) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T>(&'static str, fn(u64) -> Result<T, String>);
+    impl<T> de::Visitor<'_> for V<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            (self.1)(v).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            let v = u64::try_from(v)
+                .map_err(|_| E::custom(format!("{v} is negative: expected {}", self.0)))?;
+            (self.1)(v).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V(expecting, check))
+}
+
+/// Like [`checked_integer`], for a number of seconds (integer or decimal).
+fn checked_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
+    struct V;
+    impl de::Visitor<'_> for V {
+        type Value = Seconds;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number of seconds, like 1 or 0.5")
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Seconds, E> {
+            Seconds::try_from(v).map_err(E::custom)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
+            Seconds::try_from(v as f64).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
+            Seconds::try_from(v as f64).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// A whole configuration: globals, instances, sync groups, scripts.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,13 +120,11 @@ impl Serialize for Version {
 
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match u64::deserialize(d)? {
+        checked_integer(d, "VRRP version 2 or 3", |v| match v {
             2 => Ok(Self::V2),
             3 => Ok(Self::V3),
-            other => Err(de::Error::custom(format!(
-                "VRRP version {other} is not 2 or 3"
-            ))),
-        }
+            other => Err(format!("VRRP version {other} is not 2 or 3")),
+        })
     }
 }
 
@@ -162,8 +216,7 @@ impl Serialize for Seconds {
 
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = f64::deserialize(d)?;
-        Self::try_from(value).map_err(de::Error::custom)
+        checked_seconds(d)
     }
 }
 
@@ -193,7 +246,7 @@ impl TryFrom<u64> for Vrid {
 
 impl<'de> Deserialize<'de> for Vrid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::try_from(u64::deserialize(d)?).map_err(de::Error::custom)
+        checked_integer(d, "a virtual router id 1-255", Self::try_from)
     }
 }
 
@@ -232,7 +285,7 @@ impl TryFrom<u64> for Priority {
 
 impl<'de> Deserialize<'de> for Priority {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::try_from(u64::deserialize(d)?).map_err(de::Error::custom)
+        checked_integer(d, "a priority 1-255", Self::try_from)
     }
 }
 

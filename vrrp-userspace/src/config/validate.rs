@@ -16,6 +16,12 @@ const MAX_V3_INTERVAL_CENTIS: u32 = 4095;
 /// Checks `config`; returns every error and warning found, in file order of the items.
 pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    if config.instances.is_empty() {
+        out.push(
+            Diagnostic::error("no VRRP instance is defined: there is nothing to run", None)
+                .with_help("define at least one instance (YAML `instances:`, keepalived `vrrp_instance NAME { ... }`)"),
+        );
+    }
     let mut err = |item: Item, name: &str, field: &str, message: String, help: &str| {
         let d = Diagnostic::error(message, sites.get(item, name, field));
         out.push(if help.is_empty() {

@@ -1,0 +1,315 @@
+//! Configuration: the seed case study exactly as printed, the examples, a corpus of broken
+//! files with their exact positions, keyword coverage, and convert → load round trips.
+use std::{
+    fs,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use vrrpd::config::{
+    self, Format,
+    model::{
+        AuthKind, Authentication, Config, InitialState, Instance, Notify, Priority, Seconds,
+        Secret, SyncGroup, Version, VirtualAddress, Vrid,
+    },
+};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/config")
+}
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn vip(a: &str) -> VirtualAddress {
+    VirtualAddress {
+        address: a.parse().unwrap(),
+        prefix_len: 32,
+        dev: None,
+        label: None,
+    }
+}
+
+fn seed_instance(name: &str, interface: &str, vrid: u8, master: bool, vips: &[&str]) -> Instance {
+    Instance {
+        name: name.into(),
+        interface: interface.into(),
+        vrid: Vrid::try_from(u64::from(vrid)).unwrap(),
+        version: Version::V2,
+        priority: Priority::try_from(if master { 150 } else { 100 }).unwrap(),
+        state: if master {
+            InitialState::Master
+        } else {
+            InitialState::Backup
+        },
+        advert_interval: Seconds::from_secs(1),
+        // `auth_pass k@l!ve1`: keepalived's comment rule makes the key `k@l`.
+        authentication: Some(Authentication {
+            kind: AuthKind::Ah,
+            password: Secret("k@l".into()),
+        }),
+        virtual_addresses: vips.iter().map(|a| vip(a)).collect(),
+        preempt: true,
+        preempt_delay: Seconds::default(),
+        track_interfaces: vec![],
+        track_scripts: vec![],
+        notify: Notify::default(),
+        garp: None,
+        unicast_src: None,
+        unicast_peers: vec![],
+    }
+}
+
+/// The model of the seed's director `n` (1 or 2).
+fn seed_model(director: u8) -> Config {
+    let d1 = director == 1;
+    Config {
+        global: Default::default(),
+        instances: vec![
+            seed_instance(
+                "VI_1",
+                "eth0",
+                51,
+                d1,
+                &["192.168.200.10", "192.168.200.11"],
+            ),
+            seed_instance("VI_2", "eth1", 52, d1, &["192.168.100.10"]),
+            seed_instance(
+                "VI_3",
+                "eth0",
+                53,
+                !d1,
+                &["192.168.200.12", "192.168.200.13"],
+            ),
+            seed_instance("VI_4", "eth1", 54, !d1, &["192.168.100.11"]),
+        ],
+        sync_groups: vec![
+            SyncGroup {
+                name: "VG1".into(),
+                members: vec!["VI_1".into(), "VI_2".into()],
+                notify: Notify::default(),
+                track_interfaces: vec![],
+                track_scripts: vec![],
+            },
+            SyncGroup {
+                name: "VG2".into(),
+                members: vec!["VI_3".into(), "VI_4".into()],
+                notify: Notify::default(),
+                track_interfaces: vec![],
+                track_scripts: vec![],
+            },
+        ],
+        scripts: vec![],
+    }
+}
+
+#[test]
+fn the_seed_configurations_load_into_the_expected_model() {
+    for director in [1, 2] {
+        let path = fixtures().join(format!("seed/director{director}.conf"));
+        let loaded = config::load(&path, None).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(loaded.config, seed_model(director), "director {director}");
+        // keepalived's warning for AH with state MASTER below 255, on the MASTER instances.
+        let warned: Vec<_> = loaded
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("starts in BACKUP"))
+            .collect();
+        assert_eq!(warned.len(), 2, "director {director}: {warned:?}");
+    }
+}
+
+#[test]
+fn the_director_1_seed_file_is_the_seed_verbatim() {
+    let seed =
+        fs::read_to_string(fixtures().join("../../../../shared/seed/000_24622de7fe0861ba.txt"));
+    let fixture = fs::read_to_string(fixtures().join("seed/director1.conf")).unwrap();
+    if let Ok(seed) = seed {
+        assert!(
+            seed.contains(&fixture),
+            "director1.conf differs from the seed's keepalived.conf"
+        );
+    }
+    assert!(fixture.contains("auth_pass k@l!ve1"));
+}
+
+#[test]
+fn the_yaml_examples_are_the_seed_model() {
+    for director in [1, 2] {
+        let path = examples().join(format!("director{director}.yaml"));
+        let loaded = config::load(&path, None).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(
+            loaded.config,
+            seed_model(director),
+            "examples/director{director}.yaml"
+        );
+    }
+}
+
+/// Each broken fixture's first line says `expect LINE:COL: MESSAGE`; loading must fail with
+/// an error at exactly that position whose message contains MESSAGE.
+#[test]
+fn every_broken_fixture_fails_at_its_exact_position() {
+    let mut checked = 0;
+    let mut entries: Vec<_> = fs::read_dir(fixtures().join("broken"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let text = fs::read_to_string(&path).unwrap();
+        let first = text.lines().next().unwrap();
+        let expect = first
+            .trim_start_matches(['!', '#'])
+            .trim()
+            .strip_prefix("expect ")
+            .unwrap_or_else(|| panic!("{}: no expect line", path.display()));
+        let (position, message) = expect.split_once(": ").unwrap();
+        let error = match config::load(&path, None) {
+            Ok(_) => panic!("{} loaded but should fail with {expect}", path.display()),
+            Err(error) => error,
+        };
+        // `none`: a whole-file error with no position.
+        let wanted = (position != "none").then(|| format!("{}:{position}", path.display()));
+        let found = error
+            .errors()
+            .any(|d| d.location() == wanted && d.message.contains(message));
+        assert!(
+            found,
+            "{}: expected `{wanted:?}: {message}`, got:\n{}",
+            path.display(),
+            error.render()
+        );
+        // The rendering quotes the line with a caret.
+        let rendered = error.render();
+        if let Some(wanted) = wanted {
+            assert!(
+                rendered.contains(&format!("--> {wanted}")) && rendered.contains('^'),
+                "{rendered}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} broken fixtures");
+}
+
+#[test]
+fn keywords_includes_and_warnings() {
+    let path = fixtures().join("valid/includes.conf");
+    let loaded = config::load(&path, None).unwrap_or_else(|e| panic!("{}", e.render()));
+    let c = &loaded.config;
+    assert_eq!(c.global.router_id.as_deref(), Some("lvs1"));
+    assert_eq!(c.instances.len(), 2);
+    let vi1 = &c.instances[0];
+    assert_eq!(
+        vi1.virtual_addresses[0],
+        VirtualAddress {
+            address: "192.168.200.10".parse().unwrap(),
+            prefix_len: 24,
+            dev: Some("eth0".into()),
+            label: Some("eth0:vip".into())
+        }
+    );
+    let vi2 = &c.instances[1];
+    assert_eq!(vi2.name, "VI_2");
+    assert!(!vi2.preempt);
+    assert_eq!(vi2.preempt_delay, Seconds::from_secs(30));
+    assert_eq!(
+        (vi2.version, vi2.advert_interval),
+        (Version::V3, Seconds::from_centis(25))
+    );
+    assert_eq!(vi2.track_interfaces.len(), 2);
+    assert_eq!(vi2.track_interfaces[0].weight, Some(-20));
+    assert_eq!(vi2.track_scripts[0].weight, Some(10));
+    assert_eq!(vi2.notify.master.as_deref(), Some("/usr/local/bin/vip up"));
+    let garp = vi2.garp.unwrap();
+    assert_eq!(
+        (garp.master_delay, garp.master_repeat),
+        (Seconds::from_secs(2), 3)
+    );
+    assert_eq!(
+        vi2.unicast_src,
+        Some("192.168.100.5".parse::<IpAddr>().unwrap())
+    );
+    assert_eq!(
+        vi2.unicast_peers,
+        vec!["192.168.100.6".parse::<IpAddr>().unwrap()]
+    );
+    let script = &c.scripts[0];
+    assert_eq!(
+        (
+            script.command.as_str(),
+            script.interval,
+            script.fall,
+            script.rise
+        ),
+        ("/usr/bin/killall -0 haproxy", Seconds::from_secs(2), 2, 3)
+    );
+
+    let include_d = fixtures().join("valid/include.d");
+    let warning_at = |needle: &str| {
+        loaded
+            .warnings
+            .iter()
+            .find(|w| w.message.contains(needle))
+            .and_then(|w| w.location())
+            .unwrap_or_else(|| panic!("no warning about {needle}: {:?}", loaded.warnings))
+    };
+    // Unsupported keywords are named with their line, never dropped silently.
+    assert_eq!(
+        warning_at("`use_vmac`"),
+        format!("{}:4:5", include_d.join("10-vi1.conf").display())
+    );
+    assert_eq!(
+        warning_at("`use_symlink_paths`"),
+        format!("{}:4:5", path.display())
+    );
+    // Passwords longer than 8 bytes are cut, with a warning.
+    assert!(warning_at("longer than 8 bytes").contains("10-vi1.conf"));
+}
+
+#[test]
+fn convert_round_trips_every_valid_fixture() {
+    let mut files = vec![
+        fixtures().join("seed/director1.conf"),
+        fixtures().join("seed/director2.conf"),
+        fixtures().join("valid/includes.conf"),
+        examples().join("director1.yaml"),
+        examples().join("director2.yaml"),
+    ];
+    files.sort();
+    let dir = std::env::temp_dir().join(format!("vrrpd-convert-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    for path in files {
+        let original = config::load(&path, None)
+            .unwrap_or_else(|e| panic!("{}", e.render()))
+            .config;
+        let yaml = config::to_yaml(&original).unwrap();
+        let out = dir.join("converted.yaml");
+        fs::write(&out, &yaml).unwrap();
+        let again = config::load(&out, None)
+            .unwrap_or_else(|e| panic!("{}:\n{yaml}\n{}", path.display(), e.render()))
+            .config;
+        assert_eq!(again, original, "{} does not round-trip", path.display());
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn format_follows_the_extension_unless_overridden() {
+    assert_eq!(Format::of(Path::new("a.yaml")), Format::Yaml);
+    assert_eq!(Format::of(Path::new("a.yml")), Format::Yaml);
+    assert_eq!(Format::of(Path::new("keepalived.conf")), Format::Keepalived);
+    assert_eq!(Format::of(Path::new("keepalived")), Format::Keepalived);
+    // A YAML file read as keepalived syntax fails (and says where).
+    let forced = config::load(&examples().join("director1.yaml"), Some(Format::Keepalived));
+    assert!(forced.is_err());
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let loaded = config::load(&fixtures().join("seed/director1.conf"), None).unwrap();
+    let debug = format!("{:?}", loaded.config);
+    assert!(!debug.contains("k@l"), "{debug}");
+}
