@@ -5,8 +5,18 @@ use anyhow::bail;
 
 use crate::run::{cargo, output, status, step};
 
-/// Fuzz targets, each run this many iterations after building (bounded, a few seconds).
+/// Fuzz targets, each run this many iterations after building (bounded, seconds each).
 const FUZZ_RUNS: &str = "-runs=20000";
+
+/// Each fuzz target with the folders (from the repository root) that seed its corpus, so
+/// the bounded run starts from real input instead of random bytes.
+const FUZZ_TARGETS: [(&str, &[&str]); 5] = [
+    ("frame", &["../shared/vectors"]),
+    ("advert", &["../shared/vectors"]),
+    ("pcap", &["../shared/vectors"]),
+    ("keepalived_conf", &["vrrp-userspace/tests/config/seed", "vrrp-userspace/tests/config/broken", "vrrp-userspace/tests/config/valid/include.d"]),
+    ("yaml_conf", &["examples", "vrrp-userspace/tests/config/broken"]),
+];
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
     if output(Command::new("id").arg("-u")).as_deref() != Some("0") {
@@ -55,20 +65,25 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             .current_dir(&fuzz)
             .args(["+nightly", "fuzz", "build"]),
     )?;
-    let targets = output(
-        Command::new("cargo")
-            .current_dir(&fuzz)
-            .args(["+nightly", "fuzz", "list"]),
-    )
-    .unwrap_or_default();
-    if targets.is_empty() {
-        bail!("`cargo fuzz list` found no fuzz targets");
+    let listed = output(Command::new("cargo").current_dir(&fuzz).args(["+nightly", "fuzz", "list"]))
+        .unwrap_or_default();
+    let mut listed: Vec<&str> = listed.lines().collect();
+    let mut known: Vec<&str> = FUZZ_TARGETS.iter().map(|(t, _)| *t).collect();
+    listed.sort_unstable();
+    known.sort_unstable();
+    if listed != known {
+        bail!("fuzz targets {listed:?} differ from the ones xtask runs {known:?}: update FUZZ_TARGETS");
     }
-    for target in targets.lines() {
+    for (target, seeds) in FUZZ_TARGETS {
+        let corpus = fuzz.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
         status(
             Command::new("cargo")
                 .current_dir(&fuzz)
-                .args(["+nightly", "fuzz", "run", target, "--", FUZZ_RUNS]),
+                .args(["+nightly", "fuzz", "run", target])
+                .arg(&corpus)
+                .args(seeds.iter().map(|s| root.join(s)))
+                .args(["--", FUZZ_RUNS]),
         )?;
     }
     step("all tests passed");

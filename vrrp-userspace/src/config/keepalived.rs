@@ -22,13 +22,21 @@ struct Node {
 }
 
 /// Reads `path` (and its includes). Errors and warnings go to `diagnostics`; the model is
-/// returned even when errors were found (the caller decides).
-pub fn parse(
-    path: &Path,
-    sources: &mut Sources,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<(Config, Sites)> {
-    let tokens = match lexer::lex_file(path, sources, diagnostics) {
+/// returned when the file could be read and its blocks balance, even if errors were found
+/// (the caller decides).
+pub fn parse(path: &Path, sources: &mut Sources, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+    let tokens = lexer::lex_file(path, sources, diagnostics);
+    from_tokens(tokens, diagnostics)
+}
+
+/// Like [`parse`], for text already in memory, as if read from `path`.
+pub fn parse_str(path: &Path, text: &str, sources: &mut Sources, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+    let tokens = lexer::lex_str(path, text, sources, diagnostics);
+    from_tokens(tokens, diagnostics)
+}
+
+fn from_tokens(tokens: Result<Vec<Token>, Diagnostic>, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+    let tokens = match tokens {
         Ok(tokens) => tokens,
         Err(error) => {
             diagnostics.push(error);
@@ -43,12 +51,7 @@ pub fn parse(
             return None;
         }
     };
-    let mut reader = Reader {
-        diagnostics,
-        sites: Sites::default(),
-        config: Config::default(),
-        default_version: Version::V2,
-    };
+    let mut reader = Reader { diagnostics, sites: Sites::default(), config: Config::default(), default_version: Version::V2 };
     reader.top(&nodes);
     let Reader { config, sites, .. } = reader;
     Some((config, sites))
