@@ -1,5 +1,9 @@
 //! Configuration: the seed case study exactly as printed, the examples, a corpus of broken
 //! files with their exact positions, keyword coverage, and convert → load round trips.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 use std::{
     fs,
     net::IpAddr,
@@ -110,6 +114,14 @@ fn the_seed_configurations_load_into_the_expected_model() {
         let path = fixtures().join(format!("seed/director{director}.conf"));
         let loaded = config::load(&path, None).unwrap_or_else(|e| panic!("{}", e.render()));
         assert_eq!(loaded.config, seed_model(director), "director {director}");
+        // AH below priority 255 starts as BACKUP whatever `state` says (keepalived's rule).
+        assert!(
+            loaded
+                .config
+                .instances
+                .iter()
+                .all(|i| i.start_state() == InitialState::Backup)
+        );
         // keepalived's warning for AH with state MASTER below 255, on the MASTER instances.
         let warned: Vec<_> = loaded
             .warnings
@@ -294,6 +306,23 @@ fn convert_round_trips_every_valid_fixture() {
         assert_eq!(again, original, "{} does not round-trip", path.display());
     }
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn start_state_follows_keepalived() {
+    let mut i = seed_instance("VI_1", "eth0", 51, true, &["192.168.200.10"]);
+    assert_eq!(i.start_state(), InitialState::Backup, "AH below 255");
+    i.priority = Priority::OWNER;
+    assert_eq!(i.start_state(), InitialState::Master, "owner");
+    i.priority = Priority::DEFAULT;
+    i.authentication = None;
+    assert_eq!(
+        i.start_state(),
+        InitialState::Master,
+        "no AH: state decides"
+    );
+    i.state = InitialState::Backup;
+    assert_eq!(i.start_state(), InitialState::Backup);
 }
 
 #[test]

@@ -14,8 +14,18 @@ const FUZZ_TARGETS: [(&str, &[&str]); 5] = [
     ("frame", &["../shared/vectors"]),
     ("advert", &["../shared/vectors"]),
     ("pcap", &["../shared/vectors"]),
-    ("keepalived_conf", &["vrrp-userspace/tests/config/seed", "vrrp-userspace/tests/config/broken", "vrrp-userspace/tests/config/valid/include.d"]),
-    ("yaml_conf", &["examples", "vrrp-userspace/tests/config/broken"]),
+    (
+        "keepalived_conf",
+        &[
+            "vrrp-userspace/tests/config/seed",
+            "vrrp-userspace/tests/config/broken",
+            "vrrp-userspace/tests/config/valid/include.d",
+        ],
+    ),
+    (
+        "yaml_conf",
+        &["examples", "vrrp-userspace/tests/config/broken"],
+    ),
 ];
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
@@ -65,14 +75,20 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             .current_dir(&fuzz)
             .args(["+nightly", "fuzz", "build"]),
     )?;
-    let listed = output(Command::new("cargo").current_dir(&fuzz).args(["+nightly", "fuzz", "list"]))
-        .unwrap_or_default();
+    let listed = output(
+        Command::new("cargo")
+            .current_dir(&fuzz)
+            .args(["+nightly", "fuzz", "list"]),
+    )
+    .unwrap_or_default();
     let mut listed: Vec<&str> = listed.lines().collect();
     let mut known: Vec<&str> = FUZZ_TARGETS.iter().map(|(t, _)| *t).collect();
     listed.sort_unstable();
     known.sort_unstable();
     if listed != known {
-        bail!("fuzz targets {listed:?} differ from the ones xtask runs {known:?}: update FUZZ_TARGETS");
+        bail!(
+            "fuzz targets {listed:?} differ from the ones xtask runs {known:?}: update FUZZ_TARGETS"
+        );
     }
     for (target, seeds) in FUZZ_TARGETS {
         let corpus = fuzz.join("corpus").join(target);

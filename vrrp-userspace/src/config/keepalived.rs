@@ -24,18 +24,30 @@ struct Node {
 /// Reads `path` (and its includes). Errors and warnings go to `diagnostics`; the model is
 /// returned when the file could be read and its blocks balance, even if errors were found
 /// (the caller decides).
-pub fn parse(path: &Path, sources: &mut Sources, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+pub fn parse(
+    path: &Path,
+    sources: &mut Sources,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Config, Sites)> {
     let tokens = lexer::lex_file(path, sources, diagnostics);
     from_tokens(tokens, diagnostics)
 }
 
 /// Like [`parse`], for text already in memory, as if read from `path`.
-pub fn parse_str(path: &Path, text: &str, sources: &mut Sources, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+pub fn parse_str(
+    path: &Path,
+    text: &str,
+    sources: &mut Sources,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Config, Sites)> {
     let tokens = lexer::lex_str(path, text, sources, diagnostics);
     from_tokens(tokens, diagnostics)
 }
 
-fn from_tokens(tokens: Result<Vec<Token>, Diagnostic>, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+fn from_tokens(
+    tokens: Result<Vec<Token>, Diagnostic>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Config, Sites)> {
     let tokens = match tokens {
         Ok(tokens) => tokens,
         Err(error) => {
@@ -51,7 +63,12 @@ fn from_tokens(tokens: Result<Vec<Token>, Diagnostic>, diagnostics: &mut Vec<Dia
             return None;
         }
     };
-    let mut reader = Reader { diagnostics, sites: Sites::default(), config: Config::default(), default_version: Version::V2 };
+    let mut reader = Reader {
+        diagnostics,
+        sites: Sites::default(),
+        config: Config::default(),
+        default_version: Version::V2,
+    };
     reader.top(&nodes);
     let Reader { config, sites, .. } = reader;
     Some((config, sites))
@@ -279,19 +296,13 @@ impl Reader<'_> {
         for n in self.block(node) {
             let weight = match n.args.as_slice() {
                 [] => None,
-                [w, value] if w.text == "weight" => match value.text.parse::<i32>() {
-                    Ok(v) if (-253..=253).contains(&v) => Some(v),
-                    _ => {
-                        self.error(
-                            value,
-                            format!(
-                                "weight `{}` must be an integer from -253 to 253",
-                                value.text
-                            ),
-                        );
-                        None
+                [w, value] if w.text == "weight" => {
+                    let weight = value.text.parse::<i32>();
+                    if weight.is_err() {
+                        self.error(value, format!("weight `{}` is not an integer", value.text));
                     }
-                },
+                    weight.ok()
+                }
                 [other, ..] => {
                     self.error(
                         other,

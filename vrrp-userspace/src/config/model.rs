@@ -554,6 +554,26 @@ pub struct Instance {
     pub unicast_peers: Vec<IpAddr>,
 }
 
+impl Instance {
+    /// The state the instance really starts in. An address owner (priority 255) starts as
+    /// MASTER; with AH authentication any other instance starts as BACKUP whatever `state`
+    /// says, because it must learn its peers' AH sequence numbers before sending (keepalived
+    /// does the same and warns). Otherwise `state` decides.
+    pub fn start_state(&self) -> InitialState {
+        let ah = self
+            .authentication
+            .as_ref()
+            .is_some_and(|a| a.kind == AuthKind::Ah);
+        if self.priority == Priority::OWNER {
+            InitialState::Master
+        } else if ah {
+            InitialState::Backup
+        } else {
+            self.state
+        }
+    }
+}
+
 /// Instances that change state together (keepalived's `vrrp_sync_group`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

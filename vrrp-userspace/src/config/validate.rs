@@ -10,6 +10,8 @@ use crate::auth::PASSWORD_LEN;
 
 /// keepalived's bound on `preempt_delay`.
 const MAX_PREEMPT_DELAY_CENTIS: u32 = 1000 * 100;
+/// keepalived's range for tracking weights.
+const WEIGHTS: std::ops::RangeInclusive<i32> = -253..=253;
 /// VRRPv3's 12-bit interval field, in centiseconds (RFC 5798 §5.2.7).
 const MAX_V3_INTERVAL_CENTIS: u32 = 4095;
 
@@ -120,16 +122,17 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
                 "set version: 3",
             );
         }
-        if let Some(auth) = &i.authentication {
-            if ipv6 && auth.kind == AuthKind::Ah {
-                err(
-                    Item::Instance,
-                    name,
-                    "authentication",
-                    format!("({name}) IPSEC-AH is IPv4 only"),
-                    "",
-                );
-            }
+        if let Some(auth) = &i.authentication
+            && ipv6
+            && auth.kind == AuthKind::Ah
+        {
+            err(
+                Item::Instance,
+                name,
+                "authentication",
+                format!("({name}) IPSEC-AH is IPv4 only"),
+                "",
+            );
         }
         for peer in i.unicast_peers.iter().chain(i.unicast_src.iter()) {
             if !i.virtual_addresses.is_empty() && peer.is_ipv6() != ipv6 {
@@ -168,6 +171,22 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
             );
         } else {
             vrids.insert(key, name.to_owned());
+        }
+        for (field, tracks) in [
+            ("track_interfaces", &i.track_interfaces),
+            ("track_scripts", &i.track_scripts),
+        ] {
+            for track in tracks {
+                if let Some(w) = track.weight.filter(|w| !WEIGHTS.contains(w)) {
+                    err(
+                        Item::Instance,
+                        name,
+                        field,
+                        format!("({name}) weight {w} for `{}` is out of range", track.name),
+                        "weights are -253 to 253",
+                    );
+                }
+            }
         }
         for track in &i.track_scripts {
             if !scripts.contains(track.name.as_str()) {
@@ -218,16 +237,16 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
                     format!("sync group `{name}` names instance `{member}`, which is not defined"),
                     "members must be vrrp_instance names",
                 );
-            } else if let Some(other) = member_of.insert(member, name) {
-                if other != name {
-                    err(
-                        Item::SyncGroup,
-                        name,
-                        &field,
-                        format!("instance `{member}` is in sync groups `{other}` and `{name}`"),
-                        "an instance belongs to one sync group at most",
-                    );
-                }
+            } else if let Some(other) = member_of.insert(member, name)
+                && other != name
+            {
+                err(
+                    Item::SyncGroup,
+                    name,
+                    &field,
+                    format!("instance `{member}` is in sync groups `{other}` and `{name}`"),
+                    "an instance belongs to one sync group at most",
+                );
             }
         }
         for track in &g.track_scripts {
@@ -254,6 +273,15 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
                 "name",
                 format!("script `{}` is defined twice", s.name),
                 "",
+            );
+        }
+        if !WEIGHTS.contains(&s.weight) {
+            err(
+                Item::Script,
+                &s.name,
+                "weight",
+                format!("script `{}` weight {} is out of range", s.name, s.weight),
+                "weights are -253 to 253",
             );
         }
         if s.interval.centis() == 0 {
