@@ -24,7 +24,10 @@ enum Command {
     Build,
     /// Build, then run `vrrpd run ARGS...` in the foreground (Ctrl-C stops and detaches).
     BuildAndLoad {
-        /// Arguments for `vrrpd run`, e.g. `-- --interface eth0`.
+        /// Configuration to run (YAML or keepalived.conf): `vrrpd run --config FILE`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// More arguments for `vrrpd run`, e.g. `-- --interface eth0`.
         #[arg(last = true)]
         args: Vec<String>,
     },
@@ -43,9 +46,13 @@ fn main() -> anyhow::Result<()> {
             setup::run(&root)?;
             run::build_release(&root).map(drop)
         }
-        Command::BuildAndLoad { args } => {
+        Command::BuildAndLoad { config, mut args } => {
             setup::run(&root)?;
             let vrrpd = run::build_release(&root)?;
+            if let Some(config) = config {
+                let config = std::path::absolute(&config).unwrap_or(config);
+                args.splice(0..0, ["--config".to_owned(), config.display().to_string()]);
+            }
             run::exec_vrrpd(&vrrpd, &args)
         }
         Command::Test => {
