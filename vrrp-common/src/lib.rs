@@ -18,3 +18,5 @@ pub const VRRP_TTL: u8 = 255;
 pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 /// IPv6 multicast group of VRRP (RFC 5798 §5.1.2.2).
 pub const VRRP_GROUP_V6: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
+pub mod maps;
+pub mod md5;

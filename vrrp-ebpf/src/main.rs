@@ -1,49 +1,139 @@
 //! The vrrpd XDP program, attached to every VRRP interface.
 //!
-//! At this stage it classifies frames and counts them; it passes everything. The full
-//! advert filter (validation, AH, timers, events) builds on these parsing helpers.
+//! It validates every VRRP advert (keepalived's checks, IPSEC-AH included), keeps each
+//! instance's master-down timer and AH sequence, and drops everything that cannot change
+//! state. Only state changes reach userspace, through the `EVENTS` ring buffer. The policy
+//! is written once, above [`verdict::verdict`].
+//!
+//! Modules: [`parse`] (bounds-checked packet access), [`verdict`] (the checks and the
+//! decision), [`hmac`] (HMAC-MD5-96 and the predicted-ICV fast path), [`timer`] (master-down
+//! timers and the control program).
 #![no_std]
 #![no_main]
-// SAFETY (crate-wide): eBPF programs read packet memory through raw pointers; every read
-// goes through `parse::ptr_at`, which checks the bounds the verifier also checks.
+// SAFETY (crate-wide): eBPF programs read packet memory and map values through raw
+// pointers; every packet read goes through `parse::ptr_at` / `bpf_xdp_load_bytes` with the
+// bounds the verifier also checks, and every map pointer comes from a successful lookup.
 #![allow(unsafe_code)]
 
+mod hmac;
 mod parse;
+mod timer;
+mod verdict;
 
 use aya_ebpf::{
-    bindings::xdp_action, btf_maps::PerCpuArray, macros::btf_map, macros::xdp, programs::XdpContext,
+    bindings::bpf_timer,
+    btf_maps::{Array, HashMap, PerCpuArray, RingBuf},
+    macros::{btf_map, xdp},
+    programs::XdpContext,
 };
-use vrrp_common::counters;
-
-use crate::parse::{Class, classify};
+use vrrp_common::{
+    counters,
+    maps::{
+        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, Learned, MAX_INSTANCES,
+        TEMPLATE_LEN,
+    },
+};
 
 /// Global per-CPU counters, indexed by `vrrp_common::counters`.
 #[btf_map]
 static COUNTERS: PerCpuArray<u64, { counters::COUNT as usize }> = PerCpuArray::new();
 
-/// Entry point: classify, count, pass.
-///
-/// Policy at this stage: every frame is passed (`XDP_PASS`) untouched.
+/// Per-instance per-CPU counters (same indices), by slot.
+#[btf_map]
+static INSTANCE_COUNTERS: PerCpuArray<[u64; counters::COUNT as usize], { MAX_INSTANCES as usize }> =
+    PerCpuArray::new();
+
+/// (ifindex, VRID, family) → slot.
+#[btf_map]
+static SLOTS: HashMap<InstanceKey, u32, { MAX_INSTANCES as usize }> = HashMap::new();
+
+/// Per-slot configuration, written by the controller.
+#[btf_map]
+static CONFIG: Array<InstanceConfig, { MAX_INSTANCES as usize }> = Array::new();
+
+/// The kernel's runtime value: the master-down timer, then what the program learns. The
+/// layout matches `vrrp_common::maps::Runtime`, whose opaque `[u64; 2]` is this timer.
+#[repr(C)]
+#[derive(Debug)]
+pub struct RuntimeValue {
+    pub timer: bpf_timer,
+    pub learned: Learned,
+}
+
+const _: () = assert!(size_of::<RuntimeValue>() == size_of::<vrrp_common::maps::Runtime>());
+
+/// Per-slot runtime, written by this program.
+#[btf_map]
+static RUNTIME: Array<RuntimeValue, { MAX_INSTANCES as usize }> = Array::new();
+
+/// Per-slot AH sequence counter, shared with the controller's sender (mmapped there).
+#[btf_map]
+static SEQUENCE: Array<u64, { MAX_INSTANCES as usize }, BPF_F_MMAPABLE> = Array::new();
+
+/// State changes for the controller.
+#[btf_map]
+static EVENTS: RingBuf<Event, { EVENTS_BYTES as usize }> = RingBuf::new();
+
+/// Per-CPU scratch space: the advert's bytes as the checks and the HMAC read them.
+#[btf_map]
+static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
+
+/// One packet's IP header, AH and VRRP, copied out of the frame (IPv6 adverts with 16
+/// addresses need 40 + 8 + 256 bytes).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Scratch {
+    pub bytes: [u8; SCRATCH_LEN],
+}
+
+pub const SCRATCH_LEN: usize = 320;
+const _: () = assert!(SCRATCH_LEN >= TEMPLATE_LEN);
+
+/// Entry point: one verdict, one counter.
 #[xdp]
 pub fn vrrp(ctx: XdpContext) -> u32 {
     count(counters::FRAMES);
-    match classify(&ctx) {
-        Ok(Class::Ipv4Vrrp) => count(counters::IPV4_VRRP),
-        Ok(Class::Ipv4Ah) => count(counters::IPV4_AH),
-        Ok(Class::Ipv6Vrrp) => count(counters::IPV6_VRRP),
-        Ok(Class::Fragment) => count(counters::FRAGMENTS),
-        Ok(Class::Other) => {}
-        Err(parse::Truncated) => count(counters::TRUNCATED),
-    }
-    xdp_action::XDP_PASS
+    verdict::record(verdict::verdict(&ctx))
 }
 
+/// Control program: run by the controller with `BPF_PROG_TEST_RUN` to arm or cancel a
+/// master-down timer (only BPF programs can). Never attached to an interface.
+#[xdp]
+pub fn vrrp_control(ctx: XdpContext) -> u32 {
+    timer::control(&ctx)
+}
+
+/// Adds one to global counter `index`.
 #[inline(always)]
-fn count(index: u32) {
+pub fn count(index: u32) {
     if let Some(slot) = COUNTERS.get_ptr_mut(index) {
-        // SAFETY: the pointer comes from a successful per-CPU array lookup; the slot belongs
-        // to this CPU and nothing else writes it while the program runs.
+        // SAFETY: a per-CPU slot from a successful lookup; only this CPU writes it now.
         unsafe { *slot += 1 };
+    }
+}
+
+/// Adds one to counter `index` of instance `slot` (and to the global one).
+#[inline(always)]
+pub fn count_instance(slot: u32, index: u32) {
+    count(index);
+    if let Some(row) = INSTANCE_COUNTERS.get_ptr_mut(slot) {
+        // SAFETY: as in `count`; `index` < COUNT is checked by `get_mut`.
+        if let Some(cell) = unsafe { (*row).get_mut(index as usize) } {
+            *cell += 1;
+        }
+    }
+}
+
+/// Submits an event; counts it, or counts it lost when the ring buffer is full.
+#[inline(always)]
+pub fn emit(event: Event) {
+    match EVENTS.reserve(0) {
+        Some(mut entry) => {
+            entry.write(event);
+            entry.submit(0);
+            count_instance(event.slot, counters::EVENTS);
+        }
+        None => count_instance(event.slot, counters::EVENTS_LOST),
     }
 }
 

@@ -1,11 +1,13 @@
 //! Bounds-checked packet access and header classification.
 //!
-//! All packet reads go through [`ptr_at`]. Header lengths come from the packet (IPv4
-//! `ihl * 4`), never from fixed sizes.
+//! All direct packet reads go through [`ptr_at`]. Header lengths come from the packet
+//! (IPv4 `ihl * 4`, AH `(len + 2) * 4`), never from fixed sizes.
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-use vrrp_common::{IPPROTO_AH, IPPROTO_VRRP};
+use vrrp_common::{IPPROTO_AH, IPPROTO_VRRP, counters, maps::family};
+
+use crate::count;
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -13,18 +15,47 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const VLAN_HLEN: usize = 4;
-const IPV6_HLEN: usize = 40;
+pub const IPV6_HLEN: usize = 40;
+/// keepalived's AH header: 12 fixed bytes + 12-byte ICV; length field 4.
+pub const AH_LEN: usize = 24;
+const AH_LEN_FIELD: u8 = 4;
 
-/// The frame ended before a header it announced.
+/// A frame that must be dropped, with the counter naming why.
+pub struct Drop(pub u32);
+
+/// The frame is too short for a header it announces.
 pub struct Truncated;
 
-/// What the program recognised.
+impl From<Truncated> for Drop {
+    fn from(_: Truncated) -> Self {
+        Drop(counters::TRUNCATED)
+    }
+}
+
+/// Where the advert's layers are, once the frame is known to carry VRRP.
+pub struct Headers {
+    /// Offset of the IP header in the frame.
+    pub ip_off: usize,
+    /// IP header length (IPv4 `ihl * 4`, IPv6 40).
+    pub ip_len: usize,
+    /// Bytes from the IP header to the end of the VRRP packet (IPv4 total length).
+    pub total: usize,
+    /// Offset of the VRRP header from the IP header (after AH, if any).
+    pub vrrp_off: usize,
+    pub family: u8,
+    pub ah: bool,
+    pub ttl: u8,
+    pub vrid: u8,
+}
+
+/// What the frame is.
 pub enum Class {
-    Ipv4Vrrp,
-    Ipv4Ah,
-    Ipv6Vrrp,
-    Fragment,
+    /// Not VRRP (or VRRP behind AH for another protocol): passed untouched.
     Other,
+    /// An IPv4 fragment: passed untouched (VRRP is never fragmented).
+    Fragment,
+    /// A VRRP advert, maybe behind AH.
+    Advert(Headers),
 }
 
 /// A pointer to a `T` at `offset` bytes into the frame, if the whole `T` lies inside it.
@@ -39,7 +70,7 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*const T, Truncated>
 }
 
 #[inline(always)]
-fn read<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, Truncated> {
+pub fn read<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, Truncated> {
     let ptr = ptr_at::<T>(ctx, offset)?;
     // SAFETY: `ptr_at` checked that the whole `T` lies inside the frame; unaligned because
     // packet headers have no alignment guarantee.
@@ -51,54 +82,87 @@ fn be16(ctx: &XdpContext, offset: usize) -> Result<u16, Truncated> {
     read::<[u8; 2]>(ctx, offset).map(u16::from_be_bytes)
 }
 
-/// Ethernet → [one 802.1Q / 802.1ad tag] → IPv4 / IPv6 → protocol.
+/// Ethernet → [one 802.1Q / 802.1ad tag] → IPv4 / IPv6 → [AH] → VRRP.
+///
+/// A frame too short to show its IP protocol is not ours and passes; one that announces
+/// VRRP or AH and then ends early is dropped as truncated.
 #[inline(always)]
-pub fn classify(ctx: &XdpContext) -> Result<Class, Truncated> {
-    let mut offset = ETH_HLEN;
-    let mut ethertype = be16(ctx, 12)?;
+pub fn classify(ctx: &XdpContext) -> Result<Class, Drop> {
+    let Ok(mut ethertype) = be16(ctx, 12) else { return Ok(Class::Other) };
+    let mut ip_off = ETH_HLEN;
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
-        ethertype = be16(ctx, offset + 2)?;
-        offset += VLAN_HLEN;
+        let Ok(inner) = be16(ctx, ip_off + 2) else { return Ok(Class::Other) };
+        ethertype = inner;
+        ip_off += VLAN_HLEN;
     }
     match ethertype {
-        ETH_P_IP => classify_ipv4(ctx, offset),
-        ETH_P_IPV6 => {
-            let next_header = read::<u8>(ctx, offset + 6)?;
-            // The fixed header must be complete for the frame to be IPv6 at all.
-            ptr_at::<[u8; IPV6_HLEN]>(ctx, offset)?;
-            Ok(if next_header == IPPROTO_VRRP {
-                Class::Ipv6Vrrp
-            } else {
-                Class::Other
-            })
-        }
+        ETH_P_IP => classify_ipv4(ctx, ip_off),
+        ETH_P_IPV6 => classify_ipv6(ctx, ip_off),
         _ => Ok(Class::Other),
     }
 }
 
 #[inline(always)]
-fn classify_ipv4(ctx: &XdpContext, offset: usize) -> Result<Class, Truncated> {
-    let version_ihl = read::<u8>(ctx, offset)?;
-    if version_ihl >> 4 != 4 {
+fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
+    let Ok(version_ihl) = read::<u8>(ctx, ip_off) else { return Ok(Class::Other) };
+    let Ok(protocol) = read::<u8>(ctx, ip_off + 9) else { return Ok(Class::Other) };
+    if version_ihl >> 4 != 4 || (protocol != IPPROTO_VRRP && protocol != IPPROTO_AH) {
         return Ok(Class::Other);
     }
-    let header_len = usize::from(version_ihl & 0x0f) * 4;
-    if header_len < 20 {
-        return Ok(Class::Other);
-    }
-    let flags_fragment = be16(ctx, offset + 6)?;
-    let protocol = read::<u8>(ctx, offset + 9)?;
-    // The header, options included, must be inside the frame.
-    if ctx.data() + offset + header_len > ctx.data_end() {
-        return Err(Truncated);
-    }
+    count(if protocol == IPPROTO_AH { counters::IPV4_AH } else { counters::IPV4_VRRP });
+    // The fixed header in one read. The variable part (options, AH, VRRP) is bounded by
+    // `bpf_xdp_load_bytes` later, which fails on a short frame (counted `truncated`).
+    let header = read::<[u8; 20]>(ctx, ip_off)?;
+    let flags_fragment = u16::from_be_bytes([header[6], header[7]]);
     // More-fragments flag or a non-zero offset.
     if flags_fragment & 0x3fff != 0 {
         return Ok(Class::Fragment);
     }
-    Ok(match protocol {
-        IPPROTO_VRRP => Class::Ipv4Vrrp,
-        IPPROTO_AH => Class::Ipv4Ah,
-        _ => Class::Other,
-    })
+    // A volatile re-read: otherwise LLVM derives `ihl * 4` from the version check above
+    // with a mask the verifier cannot narrow, and rejects every later variable offset.
+    // SAFETY: `ptr_at` checked the byte is inside the frame.
+    let ihl = unsafe { core::ptr::read_volatile(ptr_at::<u8>(ctx, ip_off)?) } & 0x0f;
+    let ip_len = usize::from(ihl) * 4;
+    let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    if ip_len < 20 || total < ip_len {
+        return Err(Drop(counters::BAD_IP_HEADER));
+    }
+    let ah = protocol == IPPROTO_AH;
+    let mut vrrp_off = ip_len;
+    if ah {
+        let [next_header, len_field] = read::<[u8; 2]>(ctx, ip_off + ip_len)?;
+        if next_header != IPPROTO_VRRP {
+            // AH protecting some other protocol: not ours (keepalived ignores it too).
+            return Ok(Class::Other);
+        }
+        if len_field != AH_LEN_FIELD {
+            return Err(Drop(counters::BAD_LENGTH));
+        }
+        vrrp_off += AH_LEN;
+    }
+    let vrid = read::<u8>(ctx, ip_off + vrrp_off + 1)?;
+    let ttl = header[8];
+    Ok(Class::Advert(Headers { ip_off, ip_len, total, vrrp_off, family: family::IPV4, ah, ttl, vrid }))
+}
+
+#[inline(always)]
+fn classify_ipv6(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
+    let Ok(next_header) = read::<u8>(ctx, ip_off + 6) else { return Ok(Class::Other) };
+    if next_header != IPPROTO_VRRP {
+        return Ok(Class::Other);
+    }
+    count(counters::IPV6_VRRP);
+    let header = read::<[u8; IPV6_HLEN]>(ctx, ip_off)?;
+    let total = IPV6_HLEN + usize::from(u16::from_be_bytes([header[4], header[5]]));
+    let vrid = read::<u8>(ctx, ip_off + IPV6_HLEN + 1)?;
+    Ok(Class::Advert(Headers {
+        ip_off,
+        ip_len: IPV6_HLEN,
+        total,
+        vrrp_off: IPV6_HLEN,
+        family: family::IPV6,
+        ah: false,
+        ttl: header[7],
+        vrid,
+    }))
 }

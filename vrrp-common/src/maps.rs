@@ -1,0 +1,278 @@
+//! The maps the XDP program and the controller share, and their key and value layouts.
+//!
+//! Instances live in slots (0..[`MAX_INSTANCES`]) chosen by the controller:
+//! - [`SLOTS_MAP`]: hash `InstanceKey → u32 slot`, the program's lookup;
+//! - [`CONFIG_MAP`]: array of [`InstanceConfig`], written by the controller only;
+//! - [`RUNTIME_MAP`]: array of [`Runtime`] (the master-down `bpf_timer` and what the program
+//!   learns), written by the program only. An array, so a controller update of the slot
+//!   never frees the timer;
+//! - [`SEQUENCE_MAP`]: mmapable array of `u64`, the AH sequence counter of each instance,
+//!   shared by the program (receiving) and the controller's sender (one counter per
+//!   instance, as keepalived keeps);
+//! - [`EVENTS_MAP`]: ring buffer of [`Event`]s, only state changes;
+//! - counters: see [`crate::counters`].
+
+/// Name of the `InstanceKey → slot` hash.
+pub const SLOTS_MAP: &str = "SLOTS";
+/// Name of the per-slot configuration array.
+pub const CONFIG_MAP: &str = "CONFIG";
+/// Name of the per-slot runtime array (timer and learned state).
+pub const RUNTIME_MAP: &str = "RUNTIME";
+/// Name of the per-slot AH sequence counter array (mmapable).
+pub const SEQUENCE_MAP: &str = "SEQUENCE";
+/// Name of the event ring buffer.
+pub const EVENTS_MAP: &str = "EVENTS";
+
+/// Instances one program can serve.
+pub const MAX_INSTANCES: u32 = 256;
+/// Virtual addresses checked per instance (keepalived's advert limit is 20 for IPv4; more
+/// addresses than this are counted but not compared).
+pub const MAX_ADDRESSES: usize = 16;
+/// Event ring buffer size in bytes (a power of two, a multiple of the page size).
+pub const EVENTS_BYTES: u32 = 256 * 1024;
+/// Longest HMAC-covered advert: IPv4 header with options (60) + AH (24) + VRRPv2 with
+/// [`MAX_ADDRESSES`] addresses (16 + 4 × 16 = 80) = 164, rounded up to 3 MD5 blocks.
+pub const TEMPLATE_LEN: usize = 192;
+/// `BPF_F_MMAPABLE`.
+pub const BPF_F_MMAPABLE: usize = 1 << 10;
+
+/// Address family of an instance.
+pub mod family {
+    pub const IPV4: u8 = 4;
+    pub const IPV6: u8 = 6;
+}
+
+/// Instance state, written by the controller (the program only reads it).
+pub mod state {
+    pub const INIT: u8 = 0;
+    pub const BACKUP: u8 = 1;
+    pub const MASTER: u8 = 2;
+    pub const FAULT: u8 = 3;
+}
+
+/// Configured authentication (VRRPv2 auth type numbers).
+pub mod auth {
+    pub const NONE: u8 = 0;
+    pub const PASS: u8 = 1;
+    pub const AH: u8 = 2;
+}
+
+/// Event kinds.
+pub mod event {
+    /// MASTER saw a higher priority (or an equal one from a higher address).
+    pub const HIGHER_PRIORITY: u32 = 1;
+    /// MASTER saw a lower priority (at most one per advert interval).
+    pub const LOWER_PRIORITY: u32 = 2;
+    /// A master announced it is leaving (priority 0).
+    pub const PRIORITY_ZERO: u32 = 3;
+    /// The master-down timer of a BACKUP expired.
+    pub const MASTER_DOWN: u32 = 4;
+}
+
+/// Identifies an instance on the wire: the interface it arrived on, VRID and family.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct InstanceKey {
+    pub ifindex: u32,
+    pub vrid: u8,
+    /// [`family::IPV4`] or [`family::IPV6`].
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+
+/// What the controller tells the program about an instance.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub key: InstanceKey,
+    /// 2 or 3.
+    pub version: u8,
+    /// Our priority, 1-255.
+    pub priority: u8,
+    /// [`auth`] constant.
+    pub auth_type: u8,
+    /// 1: preempt a lower-priority master; 0: keepalived's `nopreempt`.
+    pub preempt: u8,
+    /// [`state`] constant, updated on every transition.
+    pub state: u8,
+    /// Number of virtual addresses adverts must carry.
+    pub address_count: u8,
+    /// Our advert interval in centiseconds.
+    pub advert_interval_cs: u16,
+    /// Our own address on the interface (IPv4 in the first 4 bytes): equal priorities are
+    /// won by the higher address (RFC 5798 §6.4.3).
+    pub own_address: [u8; 16],
+    /// PASS data (zero-padded password).
+    pub pass: [u8; 8],
+    /// HMAC-MD5 state after the key's inner block (`key ⊕ ipad`): the raw key is not needed.
+    pub hmac_inner: [u32; 4],
+    /// HMAC-MD5 state after the key's outer block (`key ⊕ opad`).
+    pub hmac_outer: [u32; 4],
+    /// Full HMACs allowed per advert interval for adverts whose ICV was not predicted.
+    pub hmac_budget: u32,
+    pub _pad: [u8; 4],
+    /// The virtual addresses (IPv4 in the first 4 bytes of each). Entries past
+    /// `address_count` repeat the first address: the program compares against every entry
+    /// (see `InstanceConfig::fill_addresses`).
+    pub addresses: [[u8; 16]; MAX_ADDRESSES],
+}
+
+/// What the program learns about an instance, after the timer in the kernel's value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    /// Source address of the last valid advert.
+    pub master_address: [u8; 16],
+    /// `bpf_ktime_get_ns()` of the last valid advert.
+    pub last_valid_ns: u64,
+    /// Time of the last LOWER_PRIORITY event (rate limit: one per advert interval).
+    pub lower_event_ns: u64,
+    /// Start of the current HMAC budget window.
+    pub budget_epoch_ns: u64,
+    /// Full HMACs spent in the current window.
+    pub budget_used: u32,
+    /// The AH sequence `predicted[0]` is for; 0 = no prediction.
+    pub predicted_sequence: u32,
+    /// ICVs of the master's next three adverts if their content does not change.
+    pub predicted: [[u8; 12]; 3],
+    /// ICV of the master's next advert with priority 0 (its shutdown advert).
+    pub predicted_zero: [u8; 12],
+    /// Priority of the last valid advert.
+    pub master_priority: u8,
+    pub _pad0: u8,
+    /// The IP id `predicted[0]` is for (keepalived's id advances with the sequence).
+    pub predicted_id: u16,
+    /// Length of `template`; 0 = no prediction.
+    pub template_len: u16,
+    pub _pad1: [u8; 2],
+    /// The HMAC-covered bytes (IP header with mutable fields zeroed, AH with zero ICV, VRRP)
+    /// of the last verified AH advert. An advert is verified by prediction only when it
+    /// equals this byte for byte, apart from its IP id and AH sequence.
+    pub template: [u8; TEMPLATE_LEN],
+}
+
+/// The runtime value as userspace reads it: the kernel's `bpf_timer` is opaque here.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Runtime {
+    pub timer: [u64; 2],
+    pub learned: Learned,
+}
+
+/// A state change for the controller.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// [`event`] constant.
+    pub kind: u32,
+    pub slot: u32,
+    pub key: InstanceKey,
+    /// `bpf_ktime_get_ns()` when it happened.
+    pub timestamp_ns: u64,
+    /// Sender of the advert (IPv4 in the first 4 bytes); zero for MASTER_DOWN.
+    pub source: [u8; 16],
+    /// AH sequence of the advert (0 without AH).
+    pub sequence: u32,
+    pub priority: u8,
+    pub _pad: [u8; 3],
+}
+
+/// A command for the control program (run with `BPF_PROG_TEST_RUN`, never attached): the
+/// controller arms or cancels master-down timers through it, since only BPF programs can.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Control {
+    /// [`CONTROL_MAGIC`].
+    pub magic: u32,
+    /// [`control`] constant.
+    pub op: u32,
+    pub slot: u32,
+    pub _pad: u32,
+    /// Timer delay for [`control::ARM`].
+    pub delay_ns: u64,
+}
+
+/// Marks a control frame ("VRRC").
+pub const CONTROL_MAGIC: u32 = 0x5652_5243;
+
+/// Control operations.
+pub mod control {
+    /// (Re)arm the slot's master-down timer to fire after `delay_ns`.
+    pub const ARM: u32 = 1;
+    /// Cancel the slot's master-down timer.
+    pub const CANCEL: u32 = 2;
+}
+
+const _: () = assert!(size_of::<InstanceKey>() == 8);
+const _: () = assert!(size_of::<InstanceConfig>() == 336);
+const _: () = assert!(size_of::<Learned>() == 296);
+const _: () = assert!(size_of::<Runtime>() == 312);
+const _: () = assert!(size_of::<Event>() == 48);
+const _: () = assert!(size_of::<Control>() == 24);
+
+impl InstanceConfig {
+    /// An all-zero configuration (state INIT: the program drops everything for it).
+    pub const fn zeroed() -> Self {
+        Self {
+            key: InstanceKey { ifindex: 0, vrid: 0, family: 0, _pad: [0; 2] },
+            version: 0,
+            priority: 0,
+            auth_type: 0,
+            preempt: 0,
+            state: state::INIT,
+            address_count: 0,
+            advert_interval_cs: 0,
+            own_address: [0; 16],
+            pass: [0; 8],
+            hmac_inner: [0; 4],
+            hmac_outer: [0; 4],
+            hmac_budget: 0,
+            _pad: [0; 4],
+            addresses: [[0; 16]; MAX_ADDRESSES],
+        }
+    }
+}
+
+impl InstanceConfig {
+    /// Sets the virtual addresses (at most [`MAX_ADDRESSES`] are compared), filling the
+    /// unused entries with the first address as the program expects.
+    pub fn fill_addresses(&mut self, addresses: &[[u8; 16]]) {
+        let count = addresses.len().min(MAX_ADDRESSES);
+        self.address_count = addresses.len().min(usize::from(u8::MAX)) as u8;
+        let first = addresses.first().copied().unwrap_or([0; 16]);
+        let mut i = 0;
+        while i < MAX_ADDRESSES {
+            self.addresses[i] = if i < count { addresses[i] } else { first };
+            i += 1;
+        }
+    }
+}
+
+/// Master-down interval (RFC 5798 §6.1): `3 × interval + skew`, with
+/// `skew = (256 − priority) × interval / 256` (for VRRPv2 the interval is whole seconds, so
+/// this is RFC 3768's `(256 − priority) / 256` s). Never truncated to whole seconds.
+#[inline(always)]
+pub const fn master_down_ns(priority: u8, interval_cs: u16) -> u64 {
+    let interval_ns = interval_cs as u64 * 10_000_000;
+    3 * interval_ns + skew_ns(priority, interval_cs)
+}
+
+/// Skew time (RFC 5798 §6.1): `(256 − priority) × interval / 256`.
+#[inline(always)]
+pub const fn skew_ns(priority: u8, interval_cs: u16) -> u64 {
+    let interval_ns = interval_cs as u64 * 10_000_000;
+    (256 - priority as u64) * interval_ns / 256
+}
+
+// `aya::Pod` is an unsafe trait: this module is the one place vrrp-common needs `unsafe`.
+#[cfg(feature = "user")]
+#[allow(unsafe_code)]
+mod pod {
+    // SAFETY: all of these are `#[repr(C)]`, made only of integers and integer arrays,
+    // with explicit padding (no holes), so every bit pattern is valid.
+    unsafe impl aya::Pod for super::InstanceKey {}
+    unsafe impl aya::Pod for super::InstanceConfig {}
+    unsafe impl aya::Pod for super::Runtime {}
+    unsafe impl aya::Pod for super::Event {}
+    unsafe impl aya::Pod for super::Control {}
+}

@@ -1,0 +1,544 @@
+//! The checks and the decision for one frame.
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::{bpf_csum_diff, bpf_ktime_get_ns, bpf_xdp_load_bytes},
+    programs::XdpContext,
+    EbpfContext as _,
+};
+use vrrp_common::{
+    counters,
+    maps::{
+        Event, InstanceConfig, InstanceKey, Learned, MAX_ADDRESSES, TEMPLATE_LEN, auth, event,
+        family, master_down_ns, skew_ns, state,
+    },
+};
+
+use crate::{
+    CONFIG, RUNTIME, RuntimeValue, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count,
+    count_instance, emit, hmac,
+    parse::{self, AH_LEN, Class, Drop, Headers},
+    timer,
+};
+
+/// What happened to a frame that was not dropped for a reason.
+pub enum Verdict {
+    /// Not an advert of ours: passed to the stack untouched.
+    Pass,
+    /// A valid advert of instance `slot`: used, then dropped (nothing else wants it).
+    Consumed { slot: u32 },
+}
+
+/// A drop, with the instance when one was found.
+pub struct Rejected {
+    pub slot: Option<u32>,
+    pub reason: u32,
+}
+
+impl From<Drop> for Rejected {
+    fn from(drop: Drop) -> Self {
+        Self { slot: None, reason: drop.0 }
+    }
+}
+
+/// Counts the outcome and turns it into an XDP action.
+#[inline(always)]
+pub fn record(outcome: Result<Verdict, Rejected>) -> u32 {
+    match outcome {
+        Ok(Verdict::Pass) => xdp_action::XDP_PASS,
+        Ok(Verdict::Consumed { slot }) => {
+            count_instance(slot, counters::VALID);
+            xdp_action::XDP_DROP
+        }
+        Err(Rejected { slot: Some(slot), reason }) => {
+            count_instance(slot, reason);
+            xdp_action::XDP_DROP
+        }
+        Err(Rejected { slot: None, reason }) => {
+            count(reason);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+/// The pass/drop policy. Each line has a row in `tests/tests/xdp_policy.rs`.
+///
+/// 1. A frame that is not IPv4/IPv6 carrying VRRP (112), or AH (51) in front of VRRP,
+///    passes untouched; so does a frame too short to show its protocol.
+/// 2. An IPv4 fragment passes untouched (counted `fragments`).
+/// 3. A VRRP/AH frame shorter than its headers announce: drop `truncated`; an IPv4 header
+///    length or checksum that is wrong: drop `bad_ip_header`.
+/// 4. No instance for (ingress interface, VRID, family): drop `unknown_vrid`.
+/// 5. The instance is INIT or FAULT: drop `not_participating`.
+/// 6. keepalived's checks, in its order, the first failure counted: `auth_mismatch` (AH
+///    present iff the instance uses AH), `bad_length`, `bad_ttl` (not 255), `bad_version`,
+///    `bad_auth_type`, `bad_password` (PASS), `bad_spi` and `replay` (AH: SPI = source,
+///    sequence > the instance's counter), `bad_interval` (VRRPv2), `bad_type`,
+///    `bad_address_count`, `bad_checksum`, `bad_address_list`; then the AH ICV, last
+///    because it is the only expensive check: `hmac_budget` (see [`hmac`]), `bad_icv`.
+/// 7. A valid advert is consumed (dropped after use) and, by the instance's state
+///    (RFC 5798 §6.4.2–6.4.3, with keepalived's choices):
+///    - BACKUP: priority 0 → master-down timer := skew time and a PRIORITY_ZERO event;
+///      priority ≥ ours, or `nopreempt` → timer := master-down interval; lower priority
+///      with preemption → nothing (we take over when the timer expires);
+///    - MASTER: priority 0 → PRIORITY_ZERO; higher priority, or equal from a higher
+///      address → HIGHER_PRIORITY; lower → LOWER_PRIORITY at most once per advert
+///      interval, and with AH the counter jumps to its sequence + 1 (keepalived's resync).
+/// 8. A master-down timer that expires while the instance is BACKUP: MASTER_DOWN event.
+///    Nothing else reaches userspace.
+#[inline(always)]
+pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
+    let headers = match parse::classify(ctx)? {
+        Class::Other => return Ok(Verdict::Pass),
+        Class::Fragment => {
+            count(counters::FRAGMENTS);
+            return Ok(Verdict::Pass);
+        }
+        Class::Advert(headers) => headers,
+    };
+    // SAFETY: `ctx.ctx` is the program's context pointer for the whole run.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let key = InstanceKey { ifindex, vrid: headers.vrid, family: headers.family, _pad: [0; 2] };
+    // SAFETY: the value is copied out at once; the controller may update the hash later.
+    let Some(slot) = (unsafe { SLOTS.get(&key) }).copied() else {
+        return Err(Drop(counters::UNKNOWN_VRID).into());
+    };
+    let reject = |reason| Rejected { slot: Some(slot), reason };
+    let Some(cfg) = CONFIG.get(slot) else { return Err(reject(counters::UNKNOWN_VRID)) };
+    if cfg.state != state::BACKUP && cfg.state != state::MASTER {
+        return Err(reject(counters::NOT_PARTICIPATING));
+    }
+    let (Some(scratch), Some(rt)) = (SCRATCH.get_ptr_mut(0), RUNTIME.get_ptr_mut(slot)) else {
+        return Err(reject(counters::UNKNOWN_VRID));
+    };
+    let _ = rt;
+    let mut index_slot = Slot::new();
+    let buf = Buf::scratch(scratch, &mut index_slot);
+    let advert = check(ctx, &headers, cfg, slot, buf).map_err(|d| reject(d.0))?;
+    vrrp_decide(cfg, &advert, slot, u32::from(headers.ah));
+    Ok(Verdict::Consumed { slot })
+}
+
+/// The fields of a valid advert the decision needs.
+#[repr(C)]
+pub struct Advert {
+    source: [u8; 16],
+    /// AH sequence (0 without AH).
+    sequence: u32,
+    interval_cs: u16,
+    priority: u8,
+    _pad: u8,
+}
+
+/// `N` bytes of map memory (the per-CPU scratch buffer, or an instance's template), every
+/// access bounds-checked against `N` so the verifier can follow it.
+///
+/// `slot` is one stack word shared by every access made through buffers built from the
+/// same [`Slot`] (see [`index`]).
+#[derive(Clone, Copy)]
+pub struct Buf<const N: usize = SCRATCH_LEN> {
+    bytes: *mut u8,
+    slot: *mut usize,
+}
+
+/// The stack word [`index`] round-trips clamped offsets through: one per BPF function,
+/// instead of one per inlined access (which exhausted the 512-byte stack).
+pub struct Slot(usize);
+
+impl Slot {
+    pub fn new() -> Self {
+        Slot(0)
+    }
+}
+
+impl Buf {
+    /// The per-CPU scratch buffer.
+    #[inline(always)]
+    pub fn scratch(scratch: *mut Scratch, slot: &mut Slot) -> Self {
+        // SAFETY: the pointer comes from a successful per-CPU array lookup.
+        Buf { bytes: unsafe { (*scratch).bytes.as_mut_ptr() }, slot: &raw mut slot.0 }
+    }
+
+    /// This buffer's scratch struct, for the global functions that take it.
+    #[inline(always)]
+    pub fn scratch_ptr(self) -> *mut Scratch {
+        self.bytes.cast()
+    }
+}
+
+impl Buf<TEMPLATE_LEN> {
+    /// An instance's template (see `hmac`), to read.
+    #[inline(always)]
+    pub fn template(learned: &Learned, slot: &mut Slot) -> Self {
+        Buf { bytes: learned.template.as_ptr().cast_mut(), slot: &raw mut slot.0 }
+    }
+
+    /// An instance's template, to write.
+    #[inline(always)]
+    pub fn template_mut(learned: &mut Learned, slot: &mut Slot) -> Self {
+        Buf { bytes: learned.template.as_mut_ptr(), slot: &raw mut slot.0 }
+    }
+}
+
+impl<const N: usize> Buf<N> {
+    /// `K` bytes at `at`, clamped to the buffer: the last `K` bytes when `at` is out of
+    /// range. Callers read only offsets the packet's validated lengths put in range; the
+    /// clamp is there for the verifier, and costs no branch in the result (a select
+    /// between a read and zeros would double the paths the verifier walks).
+    #[inline(always)]
+    pub fn bytes<const K: usize>(self, at: usize) -> [u8; K] {
+        let clamped = index::<N, K>(at, self.slot);
+        // SAFETY: `clamped + K <= N`.
+        unsafe { self.bytes.add(clamped).cast::<[u8; K]>().read_unaligned() }
+    }
+
+    /// Stores `K` bytes at `at` (skipped when out of range; clamped as in `bytes`).
+    #[inline(always)]
+    pub fn set_bytes<const K: usize>(self, at: usize, value: [u8; K]) {
+        if at <= N - K {
+            let clamped = index::<N, K>(at, self.slot);
+            // SAFETY: as in `bytes`.
+            unsafe { self.bytes.add(clamped).cast::<[u8; K]>().write_unaligned(value) };
+        }
+    }
+
+    #[inline(always)]
+    pub fn u8(self, at: usize) -> u8 {
+        self.bytes::<1>(at)[0]
+    }
+
+    #[inline(always)]
+    pub fn be16(self, at: usize) -> u16 {
+        u16::from_be_bytes(self.bytes(at))
+    }
+
+    #[inline(always)]
+    pub fn be32(self, at: usize) -> u32 {
+        u32::from_be_bytes(self.bytes(at))
+    }
+
+    #[inline(always)]
+    pub fn set(self, at: usize, value: u8) {
+        self.set_bytes(at, [value]);
+    }
+
+    /// Eight bytes at `at`, as stored.
+    #[inline(always)]
+    pub fn word(self, at: usize) -> u64 {
+        u64::from_ne_bytes(self.bytes(at))
+    }
+
+    #[inline(always)]
+    pub fn set_word(self, at: usize, value: u64) {
+        self.set_bytes(at, value.to_ne_bytes());
+    }
+
+    #[inline(always)]
+    pub fn set_be16(self, at: usize, value: u16) {
+        self.set_bytes(at, value.to_be_bytes());
+    }
+
+    #[inline(always)]
+    pub fn set_be32(self, at: usize, value: u32) {
+        self.set_bytes(at, value.to_be_bytes());
+    }
+
+    /// The raw buffer, for helpers that take a pointer and a length.
+    #[inline(always)]
+    pub fn ptr(self) -> *mut u8 {
+        self.bytes
+    }
+}
+
+/// `at` clamped to `N - K`, passed through a volatile stack slot: LLVM otherwise forms
+/// `base + at` before the range check, and the verifier cannot carry the check over to a
+/// pointer derived earlier. The volatile load forces the address to be computed from the
+/// clamped value, whose bounds the verifier tracks on each path.
+#[inline(always)]
+fn index<const N: usize, const K: usize>(at: usize, slot: *mut usize) -> usize {
+    let clamped = if at <= N - K { at } else { N - K };
+    // SAFETY: `slot` points to a live `Slot` in the calling BPF function's frame.
+    unsafe {
+        core::ptr::write_volatile(slot, clamped);
+        core::ptr::read_volatile(slot)
+    }
+}
+
+/// Folds a 32-bit one's complement sum (as `bpf_csum_diff` returns) to 16 bits.
+#[inline(always)]
+fn fold(sum: i64) -> u16 {
+    let mut s = sum as u64 & 0xffff_ffff;
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// The one's complement sum of `len` bytes at `buf + at` (a multiple of 4), plus `seed`.
+/// `MAX_AT` and `MAX_LEN` bound the two separately, as the verifier needs.
+#[inline(always)]
+fn csum<const MAX_AT: usize, const MAX_LEN: usize>(buf: Buf, at: usize, len: usize, seed: u32) -> i64 {
+    const { assert!(MAX_AT + MAX_LEN <= SCRATCH_LEN) };
+    if at > MAX_AT || len > MAX_LEN || len % 4 != 0 {
+        return -1;
+    }
+    // SAFETY: `at + len` is within the scratch buffer (checked above); csum_diff only reads.
+    unsafe {
+        bpf_csum_diff(
+            core::ptr::null_mut(),
+            0,
+            buf.ptr().add(at).cast(),
+            len as u32,
+            seed,
+        )
+    }
+}
+
+/// keepalived's checks (see [`verdict`]); the advert's fields when all pass.
+#[inline(always)]
+fn check(
+    ctx: &XdpContext,
+    h: &Headers,
+    cfg: &InstanceConfig,
+    slot: u32,
+    buf: Buf,
+) -> Result<Advert, Drop> {
+    // Copy the IP packet (header, AH, VRRP) out of the frame once.
+    let total = h.total;
+    if total == 0 || total > SCRATCH_LEN {
+        return Err(Drop(counters::BAD_LENGTH));
+    }
+    // SAFETY: `total` bytes fit the scratch buffer; the helper checks the frame bounds.
+    let copied = unsafe {
+        bpf_xdp_load_bytes(ctx.as_ptr().cast(), h.ip_off as u32, buf.ptr().cast(), total as u32)
+    };
+    if copied != 0 {
+        return Err(Drop(counters::TRUNCATED));
+    }
+    let v4 = h.family == family::IPV4;
+    if v4 && fold(csum::<0, 60>(buf, 0, h.ip_len, 0)) != 0xffff {
+        return Err(Drop(counters::BAD_IP_HEADER));
+    }
+    if h.ah != (cfg.auth_type == auth::AH) {
+        return Err(Drop(counters::AUTH_MISMATCH));
+    }
+    let v = h.vrrp_off;
+    let version = buf.u8(v) >> 4;
+    let kind = buf.u8(v) & 0x0f;
+    let priority = buf.u8(v + 2);
+    let n = usize::from(buf.u8(v + 3));
+    let address_len = if v4 { 4 } else { 16 };
+    let trailer = if version == 2 { 8 } else { 0 };
+    let vrrp_len = total - v;
+    if total < v || vrrp_len != 8 + n * address_len + trailer {
+        return Err(Drop(counters::BAD_LENGTH));
+    }
+    if h.ttl != vrrp_common::VRRP_TTL {
+        return Err(Drop(counters::BAD_TTL));
+    }
+    if version != cfg.version {
+        return Err(Drop(counters::BAD_VERSION));
+    }
+    let mut interval_cs = cfg.advert_interval_cs;
+    let mut sequence = 0;
+    if version == 2 {
+        if buf.u8(v + 4) != cfg.auth_type {
+            return Err(Drop(counters::BAD_AUTH_TYPE));
+        }
+        if cfg.auth_type == auth::PASS {
+            let data: [u8; 8] = buf.bytes(v + 8 + n * 4);
+            if u64::from_ne_bytes(data) != u64::from_ne_bytes(cfg.pass) {
+                return Err(Drop(counters::BAD_PASSWORD));
+            }
+        }
+        if h.ah {
+            let a = h.ip_len;
+            if buf.be32(a + 4) != buf.be32(12) {
+                return Err(Drop(counters::BAD_SPI));
+            }
+            sequence = buf.be32(a + 8);
+            if u64::from(sequence) <= timer::sequence(slot) {
+                return Err(Drop(counters::REPLAY));
+            }
+        }
+        if u16::from(buf.u8(v + 5)) * 100 != cfg.advert_interval_cs {
+            return Err(Drop(counters::BAD_INTERVAL));
+        }
+    } else {
+        // VRRPv3: the master's interval rules the backup's timers (RFC 5798 §6.4.2).
+        interval_cs = buf.be16(v + 4) & 0x0fff;
+    }
+    if kind != 1 {
+        return Err(Drop(counters::BAD_TYPE));
+    }
+    if n != usize::from(cfg.address_count) || n > MAX_ADDRESSES {
+        return Err(Drop(counters::BAD_ADDRESS_COUNT));
+    }
+    if !checksum_ok(buf, h, version, vrrp_len) {
+        return Err(Drop(counters::BAD_CHECKSUM));
+    }
+    let words = (address_len / 4) as u64;
+    if vrrp_addresses_ok(buf.scratch_ptr(), (v + 8) as u64, n as u64, words, cfg) != 1 {
+        return Err(Drop(counters::BAD_ADDRESS_LIST));
+    }
+    if h.ah {
+        hmac::verify(buf, h, cfg, slot, sequence)?;
+    }
+    let mut source = [0u8; 16];
+    let (src_at, src_len) = if v4 { (12, 4) } else { (8, 16) };
+    let mut i = 0;
+    while i < 16 {
+        if i < src_len {
+            source[i] = buf.u8(src_at + i);
+        }
+        i += 1;
+    }
+    Ok(Advert { source, sequence, interval_cs, priority, _pad: 0 })
+}
+
+/// VRRPv2: over the VRRP packet; VRRPv3: with the IPv4/IPv6 pseudo-header.
+#[inline(always)]
+fn checksum_ok(buf: Buf, h: &Headers, version: u8, vrrp_len: usize) -> bool {
+    let v = h.vrrp_off;
+    let seed = if version == 2 {
+        0
+    } else if h.family == family::IPV4 {
+        // src, dst, zero, protocol, length.
+        let pseudo = [buf.be32(12).to_be(), buf.be32(16).to_be(), (112u32 << 16 | vrrp_len as u32).to_be()];
+        let mut p = pseudo;
+        // SAFETY: `p` is a 12-byte stack array.
+        let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, p.as_mut_ptr(), 12, 0) };
+        s as u32
+    } else {
+        let s = csum::<8, 32>(buf, 8, 32, 0) as u32;
+        let mut tail = [(vrrp_len as u32).to_be(), 112u32.to_be()];
+        // SAFETY: `tail` is an 8-byte stack array.
+        unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, tail.as_mut_ptr(), 8, s) as u32 }
+    };
+    let sum = if h.family == family::IPV4 {
+        csum::<{ 60 + AH_LEN }, { SCRATCH_LEN - 60 - AH_LEN }>(buf, v, vrrp_len, seed)
+    } else {
+        csum::<{ parse::IPV6_HLEN }, { SCRATCH_LEN - parse::IPV6_HLEN }>(buf, v, vrrp_len, seed)
+    };
+    sum >= 0 && fold(sum) == 0xffff
+}
+
+/// Every advertised address is one of the instance's (keepalived: "ip address associated
+/// with VRID not present in MASTER advert"): the `n` addresses of `words` 32-bit words at
+/// `at` in `scratch`. A BPF global function, verified once on its own (see `hmac`):
+/// its nested loops would otherwise be re-verified along every caller path. 1 = all found.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_addresses_ok(scratch: *mut Scratch, at: u64, n: u64, words: u64, cfg: *const InstanceConfig) -> i32 {
+    if scratch.is_null() || cfg.is_null() || at > 128 || n > MAX_ADDRESSES as u64 || words > 4 {
+        return 0;
+    }
+    let mut index_slot = Slot::new();
+    let buf = Buf::scratch(scratch, &mut index_slot);
+    // SAFETY: a non-null pointer the verifier checked against the struct's size.
+    let cfg = unsafe { &*cfg };
+    let (at, stride) = (at as usize, words as usize * 4);
+    // IPv4 compares one word; the other three are masked to zero on both sides.
+    let wide = if words == 4 { u32::MAX } else { 0 };
+    let mut i = 0;
+    while i < MAX_ADDRESSES {
+        if i as u64 >= n {
+            break;
+        }
+        // Read the advertised address once, then compare it with each of ours.
+        let base = at + i * stride;
+        let a = [buf.be32(base), buf.be32(base + 4) & wide, buf.be32(base + 8) & wide, buf.be32(base + 12) & wide];
+        // All slots, no early exit: unused ones repeat the first address (see
+        // `InstanceConfig::addresses`), so this is set membership. A data-dependent `break`
+        // here would narrow the count differently on every exit and multiply the states
+        // the verifier must walk.
+        let mut found = 0u32;
+        let mut j = 0;
+        while j < MAX_ADDRESSES {
+            let Some(mine) = cfg.addresses.get(j) else { break };
+            let m = |w: usize| u32::from_be_bytes([mine[4 * w], mine[4 * w + 1], mine[4 * w + 2], mine[4 * w + 3]]);
+            let diff = (a[0] ^ m(0)) | ((a[1] ^ m(1)) & wide) | ((a[2] ^ m(2)) & wide) | ((a[3] ^ m(3)) & wide);
+            found |= u32::from(diff == 0);
+            j += 1;
+        }
+        if found == 0 {
+            return 0;
+        }
+        i += 1;
+    }
+    1
+}
+
+/// Compares two addresses of the instance's family as big-endian numbers: `a > b`.
+#[inline(always)]
+fn higher(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let mut i = 0;
+    while i < 16 {
+        if a[i] != b[i] {
+            return a[i] > b[i];
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The decision for a valid advert (policy item 7). A BPF global function, so its frame
+/// (the event, the timer calls) is not stacked on top of the entry point's when the entry
+/// point calls the HMAC function.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_decide(cfg: *const InstanceConfig, advert: *const Advert, slot: u32, ah: u32) -> i32 {
+    if cfg.is_null() || advert.is_null() {
+        return -1;
+    }
+    // SAFETY: non-null pointers the verifier checked against the structs' sizes.
+    let (cfg, advert) = unsafe { (&*cfg, &*advert) };
+    // The timer helpers need the map value itself, so look the slot up here.
+    let Some(rt) = RUNTIME.get_ptr_mut(slot) else { return -1 };
+    // SAFETY: `bpf_ktime_get_ns` has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: `rt` comes from a successful array lookup of `slot`.
+    let learned = unsafe { &mut (*rt).learned };
+    learned.master_address = advert.source;
+    learned.master_priority = advert.priority;
+    learned.last_valid_ns = now;
+    if ah != 0 {
+        timer::set_sequence(slot, u64::from(advert.sequence));
+    }
+    let event = |kind| Event {
+        kind,
+        slot,
+        key: cfg.key,
+        timestamp_ns: now,
+        source: advert.source,
+        sequence: advert.sequence,
+        priority: advert.priority,
+        _pad: [0; 3],
+    };
+    if cfg.state == state::BACKUP {
+        if advert.priority == 0 {
+            timer::arm(slot, rt, skew_ns(cfg.priority, advert.interval_cs));
+            emit(event(event::PRIORITY_ZERO));
+        } else if advert.priority >= cfg.priority || cfg.preempt == 0 {
+            timer::arm(slot, rt, master_down_ns(cfg.priority, advert.interval_cs));
+        }
+        return 0;
+    }
+    // MASTER.
+    if advert.priority == 0 {
+        emit(event(event::PRIORITY_ZERO));
+    } else if advert.priority > cfg.priority
+        || (advert.priority == cfg.priority && higher(&advert.source, &cfg.own_address))
+    {
+        emit(event(event::HIGHER_PRIORITY));
+    } else {
+        if ah != 0 {
+            // keepalived: "IPSEC-AH : Syncing seq_num - Increment seq".
+            timer::set_sequence(slot, u64::from(advert.sequence) + 1);
+        }
+        let interval_ns = u64::from(cfg.advert_interval_cs) * 10_000_000;
+        if now.wrapping_sub(learned.lower_event_ns) >= interval_ns || learned.lower_event_ns == 0 {
+            learned.lower_event_ns = now;
+            emit(event(event::LOWER_PRIORITY));
+        }
+    }
+    0
+}
