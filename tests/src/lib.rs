@@ -163,3 +163,123 @@ impl VethPair {
         Ok(pair)
     }
 }
+
+/// The frames of a capture in `../shared/vectors` (override the folder with
+/// `VRRPD_VECTORS`).
+pub fn vector_frames(name: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let dir = std::env::var_os("VRRPD_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let path = dir.join(name);
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = pcap_file::pcap::PcapReader::new(file)?;
+    let mut frames = Vec::new();
+    while let Some(packet) = reader.next_packet() {
+        frames.push(packet?.data.into_owned());
+    }
+    Ok(frames)
+}
+
+pub mod adverts {
+    //! Frames for the XDP tests, built with vrrpd's own codec.
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use vrrpd::{
+        auth::Password,
+        wire::{
+            advert::{Advert, IpHeader},
+            ah, ethernet, frame, ipv4, ipv6, vrrp,
+        },
+    };
+
+    pub const AH_KEY: &[u8] = b"k@l";
+    pub const MCAST_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+
+    /// An IPv4 VRRPv2 advert as keepalived sends it (TOS 0xC0, TTL 255, id = sequence).
+    pub fn v2(
+        src: [u8; 4],
+        vrid: u8,
+        priority: u8,
+        addresses: &[[u8; 4]],
+        auth_type: u8,
+        auth_data: [u8; 8],
+        ah_sequence: Option<u32>,
+    ) -> Advert {
+        Advert {
+            ip: IpHeader::V4(ipv4::Repr {
+                tos: 0xc0,
+                ident: ah_sequence.map_or(1, |s| s as u16),
+                dont_fragment: false,
+                ttl: 255,
+                protocol: 0,
+                src: Ipv4Addr::from(src),
+                dst: Ipv4Addr::new(224, 0, 0, 18),
+                options: Vec::new(),
+            }),
+            ah: ah_sequence.map(|sequence| ah::Repr {
+                spi: u32::from_be_bytes(src),
+                sequence,
+            }),
+            vrrp: vrrp::Repr {
+                version: vrrp::Version::V2 {
+                    advert_int_s: 1,
+                    auth_type,
+                    auth_data,
+                },
+                vrid,
+                priority,
+                addresses: addresses
+                    .iter()
+                    .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
+                    .collect(),
+            },
+        }
+    }
+
+    /// A VRRPv3 advert over IPv6 from a link-local address.
+    pub fn v3_ipv6(vrid: u8, priority: u8, interval_cs: u16, addresses: &[Ipv6Addr]) -> Advert {
+        Advert {
+            ip: IpHeader::V6(ipv6::Repr {
+                traffic_class: 0xc0,
+                flow_label: 0,
+                next_header: 0,
+                hop_limit: 255,
+                src: "fe80::2".parse().expect("an address"),
+                dst: "ff02::12".parse().expect("an address"),
+            }),
+            ah: None,
+            vrrp: vrrp::Repr {
+                version: vrrp::Version::V3 {
+                    max_advert_int_cs: interval_cs,
+                },
+                vrid,
+                priority,
+                addresses: addresses.iter().map(|a| IpAddr::V6(*a)).collect(),
+            },
+        }
+    }
+
+    /// The advert in an Ethernet frame, ICV computed with `key`.
+    pub fn frame(advert: &Advert, key: &[u8]) -> Vec<u8> {
+        let ethertype = match advert.ip {
+            IpHeader::V4(_) => ethernet::ETHERTYPE_IPV4,
+            IpHeader::V6(_) => ethernet::ETHERTYPE_IPV6,
+        };
+        let eth = ethernet::Repr {
+            dst: MCAST_MAC,
+            src: [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33],
+            tag: None,
+            ethertype,
+        };
+        frame::emit(&eth, advert, Some(&Password::new(key))).expect("a test advert emits")
+    }
+
+    /// Recomputes the IPv4 header checksum of a frame (after editing header bytes).
+    pub fn fix_ipv4_checksum(frame: &mut [u8]) {
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        frame[24] = 0;
+        frame[25] = 0;
+        let sum = vrrpd::wire::checksum::of(&frame[14..14 + ihl]);
+        frame[24..26].copy_from_slice(&sum.to_be_bytes());
+    }
+}

@@ -3,15 +3,11 @@
 //! instance is configured here, so every advert is dropped as `unknown_vrid` (the policy
 //! itself is tested row by row in `xdp_policy.rs`).
 use std::{
-    fs::File,
     net::Ipv4Addr,
-    path::PathBuf,
     thread,
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
-use pcap_file::pcap::PcapReader;
 use tests::VethPair;
 use vrrp_common::counters;
 use vrrpd::{
@@ -25,9 +21,6 @@ use vrrpd::{
 };
 
 fn vectors() -> anyhow::Result<Vec<Vec<u8>>> {
-    let dir = std::env::var_os("VRRPD_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
     let mut frames = Vec::new();
     for name in [
         "keepalived-v2-ah-eth0.pcap",
@@ -35,12 +28,7 @@ fn vectors() -> anyhow::Result<Vec<Vec<u8>>> {
         "keepalived-v2-ah-shutdown-eth0.pcap",
         "keepalived-pass-v3-v6.pcap",
     ] {
-        let path = dir.join(name);
-        let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let mut reader = PcapReader::new(file)?;
-        while let Some(packet) = reader.next_packet() {
-            frames.push(packet?.data.into_owned());
-        }
+        frames.extend(tests::vector_frames(name)?);
     }
     Ok(frames)
 }

@@ -159,6 +159,31 @@ pub struct Runtime {
     pub learned: Learned,
 }
 
+impl Runtime {
+    /// All zero: nothing learned, no prediction.
+    pub const fn zeroed() -> Self {
+        Self {
+            timer: [0; 2],
+            learned: Learned {
+                master_address: [0; 16],
+                last_valid_ns: 0,
+                lower_event_ns: 0,
+                budget_epoch_ns: 0,
+                budget_used: 0,
+                predicted_sequence: 0,
+                predicted: [[0; 12]; 3],
+                predicted_zero: [0; 12],
+                master_priority: 0,
+                _pad0: 0,
+                predicted_id: 0,
+                template_len: 0,
+                _pad1: [0; 2],
+                template: [0; TEMPLATE_LEN],
+            },
+        }
+    }
+}
+
 /// A state change for the controller.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +200,33 @@ pub struct Event {
     pub sequence: u32,
     pub priority: u8,
     pub _pad: [u8; 3],
+}
+
+impl Event {
+    /// Decodes an event from the ring buffer's bytes (native endianness, the layout above).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let u32_at = |at: usize| -> Option<u32> {
+            Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        let u8_at = |at: usize| bytes.get(at).copied();
+        let mut source = [0u8; 16];
+        source.copy_from_slice(bytes.get(24..40)?);
+        Some(Self {
+            kind: u32_at(0)?,
+            slot: u32_at(4)?,
+            key: InstanceKey {
+                ifindex: u32_at(8)?,
+                vrid: u8_at(12)?,
+                family: u8_at(13)?,
+                _pad: [0; 2],
+            },
+            timestamp_ns: u64::from_ne_bytes(bytes.get(16..24)?.try_into().ok()?),
+            source,
+            sequence: u32_at(40)?,
+            priority: u8_at(44)?,
+            _pad: [0; 3],
+        })
+    }
 }
 
 /// A command for the control program (run with `BPF_PROG_TEST_RUN`, never attached): the
@@ -214,7 +266,12 @@ impl InstanceConfig {
     /// An all-zero configuration (state INIT: the program drops everything for it).
     pub const fn zeroed() -> Self {
         Self {
-            key: InstanceKey { ifindex: 0, vrid: 0, family: 0, _pad: [0; 2] },
+            key: InstanceKey {
+                ifindex: 0,
+                vrid: 0,
+                family: 0,
+                _pad: [0; 2],
+            },
             version: 0,
             priority: 0,
             auth_type: 0,

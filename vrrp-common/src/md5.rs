@@ -12,13 +12,21 @@ pub type Block = [u8; 64];
 
 #[inline(always)]
 fn word(block: &Block, i: usize) -> u32 {
-    u32::from_le_bytes([block[4 * i], block[4 * i + 1], block[4 * i + 2], block[4 * i + 3]])
+    u32::from_le_bytes([
+        block[4 * i],
+        block[4 * i + 1],
+        block[4 * i + 2],
+        block[4 * i + 3],
+    ])
 }
 
 macro_rules! step {
     ($f:expr, $a:ident, $b:ident, $c:ident, $d:ident, $x:expr, $k:expr, $s:expr) => {
         $a = $b.wrapping_add(
-            $a.wrapping_add($f($b, $c, $d)).wrapping_add($x).wrapping_add($k).rotate_left($s),
+            $a.wrapping_add($f($b, $c, $d))
+                .wrapping_add($x)
+                .wrapping_add($k)
+                .rotate_left($s),
         );
     };
 }

@@ -60,7 +60,13 @@ fn next_id(id: u16, steps: u32) -> u16 {
 /// Verifies the AH ICV of the advert in `buf` (policy: `hmac_budget`, `bad_icv`), then
 /// refreshes the predictions. On return `buf` no longer holds the packet as received.
 #[inline(always)]
-pub fn verify(buf: Buf, h: &Headers, cfg: &InstanceConfig, slot: u32, sequence: u32) -> Result<(), Drop> {
+pub fn verify(
+    buf: Buf,
+    h: &Headers,
+    cfg: &InstanceConfig,
+    slot: u32,
+    sequence: u32,
+) -> Result<(), Drop> {
     let a = h.ip_len;
     let len = h.total;
     if len > MAX_MESSAGE {
@@ -81,7 +87,9 @@ pub fn verify(buf: Buf, h: &Headers, cfg: &InstanceConfig, slot: u32, sequence: 
     if !(0xe0..=0xef).contains(&buf.u8(16)) {
         buf.set(8, 0);
     }
-    let Some(rt) = RUNTIME.get_ptr_mut(slot) else { return Err(Drop(counters::BAD_ICV)) };
+    let Some(rt) = RUNTIME.get_ptr_mut(slot) else {
+        return Err(Drop(counters::BAD_ICV));
+    };
     // SAFETY: a successful lookup of this slot's runtime value.
     let learned = unsafe { &mut (*rt).learned };
     let fields = Mutable::read(buf, h);
@@ -101,7 +109,12 @@ pub fn verify(buf: Buf, h: &Headers, cfg: &InstanceConfig, slot: u32, sequence: 
         }
         learned.budget_used += 1;
         pad(buf, len);
-        vrrp_icv(buf.scratch_ptr(), len as u64, cfg, buf.ptr().wrapping_add(COMPUTED_AT).cast());
+        vrrp_icv(
+            buf.scratch_ptr(),
+            len as u64,
+            cfg,
+            buf.ptr().wrapping_add(COMPUTED_AT).cast(),
+        );
         let computed: [u8; ICV_LEN] = buf.bytes(COMPUTED_AT);
         let received: [u8; ICV_LEN] = buf.bytes(RECEIVED_AT);
         if u128_of(&computed) != u128_of(&received) {
@@ -141,7 +154,11 @@ struct Mutable {
 impl Mutable {
     #[inline(always)]
     fn read<const N: usize>(buf: Buf<N>, h: &Headers) -> Self {
-        Self { id: buf.be16(4), priority: buf.u8(h.vrrp_off + 2), checksum: buf.be16(h.vrrp_off + 6) }
+        Self {
+            id: buf.be16(4),
+            priority: buf.u8(h.vrrp_off + 2),
+            checksum: buf.be16(h.vrrp_off + 6),
+        }
     }
 
     /// Writes the fields (and the sequence) into `buf`.
@@ -207,7 +224,15 @@ fn predicted(buf: Buf, h: &Headers, learned: &Learned, fields: &Mutable, sequenc
 /// Stores the template and the ICVs of the master's next three adverts and of its
 /// priority-0 advert. `buf` is already padded for `len`.
 #[inline(always)]
-fn predict(buf: Buf, h: &Headers, cfg: &InstanceConfig, learned: &mut Learned, fields: &Mutable, sequence: u32, len: usize) {
+fn predict(
+    buf: Buf,
+    h: &Headers,
+    cfg: &InstanceConfig,
+    learned: &mut Learned,
+    fields: &Mutable,
+    sequence: u32,
+    len: usize,
+) {
     let mut index_slot = Slot::new();
     let template = Buf::template_mut(learned, &mut index_slot);
     let mut w = 0;
@@ -225,7 +250,10 @@ fn predict(buf: Buf, h: &Headers, cfg: &InstanceConfig, learned: &mut Learned, f
     learned.template_len = len as u16;
     let mut k = 0;
     while k < 3 {
-        let next = Mutable { id: next_id(fields.id, k + 1), ..*fields };
+        let next = Mutable {
+            id: next_id(fields.id, k + 1),
+            ..*fields
+        };
         next.write(buf, h, sequence.wrapping_add(k + 1));
         if let Some(slot) = learned.predicted.get_mut(k as usize) {
             icv_into(buf, len, cfg, slot);
@@ -239,7 +267,11 @@ fn predict(buf: Buf, h: &Headers, cfg: &InstanceConfig, learned: &mut Learned, f
     let mut sum = u32::from(!fields.checksum) + u32::from(!old_word) + u32::from(new_word);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
-    let zero = Mutable { id: next_id(fields.id, 1), priority: 0, checksum: !(sum as u16) };
+    let zero = Mutable {
+        id: next_id(fields.id, 1),
+        priority: 0,
+        checksum: !(sum as u16),
+    };
     zero.write(buf, h, sequence.wrapping_add(1));
     icv_into(buf, len, cfg, &mut learned.predicted_zero);
     learned.predicted_sequence = sequence.wrapping_add(1);
@@ -287,7 +319,12 @@ pub struct Icv {
 /// otherwise be re-verified along every path that reaches one of the five calls.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn vrrp_icv(scratch: *mut Scratch, len: u64, cfg: *const InstanceConfig, out: *mut Icv) -> i32 {
+pub extern "C" fn vrrp_icv(
+    scratch: *mut Scratch,
+    len: u64,
+    cfg: *const InstanceConfig,
+    out: *mut Icv,
+) -> i32 {
     if scratch.is_null() || cfg.is_null() || out.is_null() || len > MAX_MESSAGE as u64 {
         return -1;
     }
@@ -308,7 +345,13 @@ pub extern "C" fn vrrp_icv(scratch: *mut Scratch, len: u64, cfg: *const Instance
     // The outer block goes in the scratch buffer's tail, past the padded message: the
     // stack is too small to hold it beside the entry point's frame.
     // SAFETY: bytes OUTER_BLOCK_AT..+64 lie inside the scratch buffer.
-    let outer_block = unsafe { &mut *(*scratch).bytes.as_mut_ptr().add(OUTER_BLOCK_AT).cast::<md5::Block>() };
+    let outer_block = unsafe {
+        &mut *(*scratch)
+            .bytes
+            .as_mut_ptr()
+            .add(OUTER_BLOCK_AT)
+            .cast::<md5::Block>()
+    };
     md5::outer_block(&md5::digest(&state), outer_block);
     let mut outer = cfg.hmac_outer;
     md5::compress(&mut outer, outer_block);
@@ -328,5 +371,10 @@ const _: () = assert!(OUTER_BLOCK_AT >= TEMPLATE_LEN);
 /// [`vrrp_icv`] for an instance's configured key, into `out`.
 #[inline(always)]
 fn icv_into(buf: Buf, len: usize, cfg: &InstanceConfig, out: &mut [u8; ICV_LEN]) {
-    vrrp_icv(buf.ptr().cast::<Scratch>(), len as u64, cfg, core::ptr::from_mut(out).cast::<Icv>());
+    vrrp_icv(
+        buf.ptr().cast::<Scratch>(),
+        len as u64,
+        cfg,
+        core::ptr::from_mut(out).cast::<Icv>(),
+    );
 }

@@ -88,10 +88,14 @@ fn be16(ctx: &XdpContext, offset: usize) -> Result<u16, Truncated> {
 /// VRRP or AH and then ends early is dropped as truncated.
 #[inline(always)]
 pub fn classify(ctx: &XdpContext) -> Result<Class, Drop> {
-    let Ok(mut ethertype) = be16(ctx, 12) else { return Ok(Class::Other) };
+    let Ok(mut ethertype) = be16(ctx, 12) else {
+        return Ok(Class::Other);
+    };
     let mut ip_off = ETH_HLEN;
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
-        let Ok(inner) = be16(ctx, ip_off + 2) else { return Ok(Class::Other) };
+        let Ok(inner) = be16(ctx, ip_off + 2) else {
+            return Ok(Class::Other);
+        };
         ethertype = inner;
         ip_off += VLAN_HLEN;
     }
@@ -104,12 +108,20 @@ pub fn classify(ctx: &XdpContext) -> Result<Class, Drop> {
 
 #[inline(always)]
 fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
-    let Ok(version_ihl) = read::<u8>(ctx, ip_off) else { return Ok(Class::Other) };
-    let Ok(protocol) = read::<u8>(ctx, ip_off + 9) else { return Ok(Class::Other) };
+    let Ok(version_ihl) = read::<u8>(ctx, ip_off) else {
+        return Ok(Class::Other);
+    };
+    let Ok(protocol) = read::<u8>(ctx, ip_off + 9) else {
+        return Ok(Class::Other);
+    };
     if version_ihl >> 4 != 4 || (protocol != IPPROTO_VRRP && protocol != IPPROTO_AH) {
         return Ok(Class::Other);
     }
-    count(if protocol == IPPROTO_AH { counters::IPV4_AH } else { counters::IPV4_VRRP });
+    count(if protocol == IPPROTO_AH {
+        counters::IPV4_AH
+    } else {
+        counters::IPV4_VRRP
+    });
     // The fixed header in one read. The variable part (options, AH, VRRP) is bounded by
     // `bpf_xdp_load_bytes` later, which fails on a short frame (counted `truncated`).
     let header = read::<[u8; 20]>(ctx, ip_off)?;
@@ -142,12 +154,23 @@ fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
     }
     let vrid = read::<u8>(ctx, ip_off + vrrp_off + 1)?;
     let ttl = header[8];
-    Ok(Class::Advert(Headers { ip_off, ip_len, total, vrrp_off, family: family::IPV4, ah, ttl, vrid }))
+    Ok(Class::Advert(Headers {
+        ip_off,
+        ip_len,
+        total,
+        vrrp_off,
+        family: family::IPV4,
+        ah,
+        ttl,
+        vrid,
+    }))
 }
 
 #[inline(always)]
 fn classify_ipv6(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
-    let Ok(next_header) = read::<u8>(ctx, ip_off + 6) else { return Ok(Class::Other) };
+    let Ok(next_header) = read::<u8>(ctx, ip_off + 6) else {
+        return Ok(Class::Other);
+    };
     if next_header != IPPROTO_VRRP {
         return Ok(Class::Other);
     }

@@ -67,7 +67,9 @@ pub fn arm(slot: u32, rt: *mut RuntimeValue, delay_ns: u64) -> bool {
 extern "C" fn master_down(_map: *mut c_void, key: *mut u32, _value: *mut RuntimeValue) -> i32 {
     // SAFETY: the kernel passes the key of the element whose timer fired.
     let slot = unsafe { *key };
-    let Some(cfg) = CONFIG.get(slot) else { return 0 };
+    let Some(cfg) = CONFIG.get(slot) else {
+        return 0;
+    };
     if cfg.state == state::BACKUP {
         emit(Event {
             kind: event::MASTER_DOWN,
@@ -88,11 +90,15 @@ extern "C" fn master_down(_map: *mut c_void, key: *mut u32, _value: *mut Runtime
 /// Returns `XDP_PASS` when done, `XDP_DROP` when refused.
 #[inline(always)]
 pub fn control(ctx: &XdpContext) -> u32 {
-    let Ok(command) = parse::read::<Control>(ctx, 0) else { return xdp_action::XDP_DROP };
+    let Ok(command) = parse::read::<Control>(ctx, 0) else {
+        return xdp_action::XDP_DROP;
+    };
     if command.magic != CONTROL_MAGIC {
         return xdp_action::XDP_DROP;
     }
-    let Some(rt) = RUNTIME.get_ptr_mut(command.slot) else { return xdp_action::XDP_DROP };
+    let Some(rt) = RUNTIME.get_ptr_mut(command.slot) else {
+        return xdp_action::XDP_DROP;
+    };
     let done = match command.op {
         control::ARM => arm(command.slot, rt, command.delay_ns),
         control::CANCEL => {
@@ -103,5 +109,9 @@ pub fn control(ctx: &XdpContext) -> u32 {
         }
         _ => false,
     };
-    if done { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+    if done {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    }
 }

@@ -1,9 +1,9 @@
 //! The checks and the decision for one frame.
 use aya_ebpf::{
+    EbpfContext as _,
     bindings::xdp_action,
     helpers::{bpf_csum_diff, bpf_ktime_get_ns, bpf_xdp_load_bytes},
     programs::XdpContext,
-    EbpfContext as _,
 };
 use vrrp_common::{
     counters,
@@ -14,8 +14,8 @@ use vrrp_common::{
 };
 
 use crate::{
-    CONFIG, RUNTIME, RuntimeValue, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count,
-    count_instance, emit, hmac,
+    CONFIG, RUNTIME, RuntimeValue, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance,
+    emit, hmac,
     parse::{self, AH_LEN, Class, Drop, Headers},
     timer,
 };
@@ -36,7 +36,10 @@ pub struct Rejected {
 
 impl From<Drop> for Rejected {
     fn from(drop: Drop) -> Self {
-        Self { slot: None, reason: drop.0 }
+        Self {
+            slot: None,
+            reason: drop.0,
+        }
     }
 }
 
@@ -49,7 +52,10 @@ pub fn record(outcome: Result<Verdict, Rejected>) -> u32 {
             count_instance(slot, counters::VALID);
             xdp_action::XDP_DROP
         }
-        Err(Rejected { slot: Some(slot), reason }) => {
+        Err(Rejected {
+            slot: Some(slot),
+            reason,
+        }) => {
             count_instance(slot, reason);
             xdp_action::XDP_DROP
         }
@@ -97,13 +103,23 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     };
     // SAFETY: `ctx.ctx` is the program's context pointer for the whole run.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
-    let key = InstanceKey { ifindex, vrid: headers.vrid, family: headers.family, _pad: [0; 2] };
+    let key = InstanceKey {
+        ifindex,
+        vrid: headers.vrid,
+        family: headers.family,
+        _pad: [0; 2],
+    };
     // SAFETY: the value is copied out at once; the controller may update the hash later.
     let Some(slot) = (unsafe { SLOTS.get(&key) }).copied() else {
         return Err(Drop(counters::UNKNOWN_VRID).into());
     };
-    let reject = |reason| Rejected { slot: Some(slot), reason };
-    let Some(cfg) = CONFIG.get(slot) else { return Err(reject(counters::UNKNOWN_VRID)) };
+    let reject = |reason| Rejected {
+        slot: Some(slot),
+        reason,
+    };
+    let Some(cfg) = CONFIG.get(slot) else {
+        return Err(reject(counters::UNKNOWN_VRID));
+    };
     if cfg.state != state::BACKUP && cfg.state != state::MASTER {
         return Err(reject(counters::NOT_PARTICIPATING));
     }
@@ -155,7 +171,10 @@ impl Buf {
     #[inline(always)]
     pub fn scratch(scratch: *mut Scratch, slot: &mut Slot) -> Self {
         // SAFETY: the pointer comes from a successful per-CPU array lookup.
-        Buf { bytes: unsafe { (*scratch).bytes.as_mut_ptr() }, slot: &raw mut slot.0 }
+        Buf {
+            bytes: unsafe { (*scratch).bytes.as_mut_ptr() },
+            slot: &raw mut slot.0,
+        }
     }
 
     /// This buffer's scratch struct, for the global functions that take it.
@@ -169,13 +188,19 @@ impl Buf<TEMPLATE_LEN> {
     /// An instance's template (see `hmac`), to read.
     #[inline(always)]
     pub fn template(learned: &Learned, slot: &mut Slot) -> Self {
-        Buf { bytes: learned.template.as_ptr().cast_mut(), slot: &raw mut slot.0 }
+        Buf {
+            bytes: learned.template.as_ptr().cast_mut(),
+            slot: &raw mut slot.0,
+        }
     }
 
     /// An instance's template, to write.
     #[inline(always)]
     pub fn template_mut(learned: &mut Learned, slot: &mut Slot) -> Self {
-        Buf { bytes: learned.template.as_mut_ptr(), slot: &raw mut slot.0 }
+        Buf {
+            bytes: learned.template.as_mut_ptr(),
+            slot: &raw mut slot.0,
+        }
     }
 }
 
@@ -197,7 +222,12 @@ impl<const N: usize> Buf<N> {
         if at <= N - K {
             let clamped = index::<N, K>(at, self.slot);
             // SAFETY: as in `bytes`.
-            unsafe { self.bytes.add(clamped).cast::<[u8; K]>().write_unaligned(value) };
+            unsafe {
+                self.bytes
+                    .add(clamped)
+                    .cast::<[u8; K]>()
+                    .write_unaligned(value)
+            };
         }
     }
 
@@ -275,7 +305,12 @@ fn fold(sum: i64) -> u16 {
 /// The one's complement sum of `len` bytes at `buf + at` (a multiple of 4), plus `seed`.
 /// `MAX_AT` and `MAX_LEN` bound the two separately, as the verifier needs.
 #[inline(always)]
-fn csum<const MAX_AT: usize, const MAX_LEN: usize>(buf: Buf, at: usize, len: usize, seed: u32) -> i64 {
+fn csum<const MAX_AT: usize, const MAX_LEN: usize>(
+    buf: Buf,
+    at: usize,
+    len: usize,
+    seed: u32,
+) -> i64 {
     const { assert!(MAX_AT + MAX_LEN <= SCRATCH_LEN) };
     if at > MAX_AT || len > MAX_LEN || len % 4 != 0 {
         return -1;
@@ -308,7 +343,12 @@ fn check(
     }
     // SAFETY: `total` bytes fit the scratch buffer; the helper checks the frame bounds.
     let copied = unsafe {
-        bpf_xdp_load_bytes(ctx.as_ptr().cast(), h.ip_off as u32, buf.ptr().cast(), total as u32)
+        bpf_xdp_load_bytes(
+            ctx.as_ptr().cast(),
+            h.ip_off as u32,
+            buf.ptr().cast(),
+            total as u32,
+        )
     };
     if copied != 0 {
         return Err(Drop(counters::TRUNCATED));
@@ -391,7 +431,13 @@ fn check(
         }
         i += 1;
     }
-    Ok(Advert { source, sequence, interval_cs, priority, _pad: 0 })
+    Ok(Advert {
+        source,
+        sequence,
+        interval_cs,
+        priority,
+        _pad: 0,
+    })
 }
 
 /// VRRPv2: over the VRRP packet; VRRPv3: with the IPv4/IPv6 pseudo-header.
@@ -402,7 +448,11 @@ fn checksum_ok(buf: Buf, h: &Headers, version: u8, vrrp_len: usize) -> bool {
         0
     } else if h.family == family::IPV4 {
         // src, dst, zero, protocol, length.
-        let pseudo = [buf.be32(12).to_be(), buf.be32(16).to_be(), (112u32 << 16 | vrrp_len as u32).to_be()];
+        let pseudo = [
+            buf.be32(12).to_be(),
+            buf.be32(16).to_be(),
+            (112u32 << 16 | vrrp_len as u32).to_be(),
+        ];
         let mut p = pseudo;
         // SAFETY: `p` is a 12-byte stack array.
         let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, p.as_mut_ptr(), 12, 0) };
@@ -427,7 +477,13 @@ fn checksum_ok(buf: Buf, h: &Headers, version: u8, vrrp_len: usize) -> bool {
 /// its nested loops would otherwise be re-verified along every caller path. 1 = all found.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn vrrp_addresses_ok(scratch: *mut Scratch, at: u64, n: u64, words: u64, cfg: *const InstanceConfig) -> i32 {
+pub extern "C" fn vrrp_addresses_ok(
+    scratch: *mut Scratch,
+    at: u64,
+    n: u64,
+    words: u64,
+    cfg: *const InstanceConfig,
+) -> i32 {
     if scratch.is_null() || cfg.is_null() || at > 128 || n > MAX_ADDRESSES as u64 || words > 4 {
         return 0;
     }
@@ -445,7 +501,12 @@ pub extern "C" fn vrrp_addresses_ok(scratch: *mut Scratch, at: u64, n: u64, word
         }
         // Read the advertised address once, then compare it with each of ours.
         let base = at + i * stride;
-        let a = [buf.be32(base), buf.be32(base + 4) & wide, buf.be32(base + 8) & wide, buf.be32(base + 12) & wide];
+        let a = [
+            buf.be32(base),
+            buf.be32(base + 4) & wide,
+            buf.be32(base + 8) & wide,
+            buf.be32(base + 12) & wide,
+        ];
         // All slots, no early exit: unused ones repeat the first address (see
         // `InstanceConfig::addresses`), so this is set membership. A data-dependent `break`
         // here would narrow the count differently on every exit and multiply the states
@@ -453,9 +514,21 @@ pub extern "C" fn vrrp_addresses_ok(scratch: *mut Scratch, at: u64, n: u64, word
         let mut found = 0u32;
         let mut j = 0;
         while j < MAX_ADDRESSES {
-            let Some(mine) = cfg.addresses.get(j) else { break };
-            let m = |w: usize| u32::from_be_bytes([mine[4 * w], mine[4 * w + 1], mine[4 * w + 2], mine[4 * w + 3]]);
-            let diff = (a[0] ^ m(0)) | ((a[1] ^ m(1)) & wide) | ((a[2] ^ m(2)) & wide) | ((a[3] ^ m(3)) & wide);
+            let Some(mine) = cfg.addresses.get(j) else {
+                break;
+            };
+            let m = |w: usize| {
+                u32::from_be_bytes([
+                    mine[4 * w],
+                    mine[4 * w + 1],
+                    mine[4 * w + 2],
+                    mine[4 * w + 3],
+                ])
+            };
+            let diff = (a[0] ^ m(0))
+                | ((a[1] ^ m(1)) & wide)
+                | ((a[2] ^ m(2)) & wide)
+                | ((a[3] ^ m(3)) & wide);
             found |= u32::from(diff == 0);
             j += 1;
         }
@@ -485,14 +558,21 @@ fn higher(a: &[u8; 16], b: &[u8; 16]) -> bool {
 /// point calls the HMAC function.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn vrrp_decide(cfg: *const InstanceConfig, advert: *const Advert, slot: u32, ah: u32) -> i32 {
+pub extern "C" fn vrrp_decide(
+    cfg: *const InstanceConfig,
+    advert: *const Advert,
+    slot: u32,
+    ah: u32,
+) -> i32 {
     if cfg.is_null() || advert.is_null() {
         return -1;
     }
     // SAFETY: non-null pointers the verifier checked against the structs' sizes.
     let (cfg, advert) = unsafe { (&*cfg, &*advert) };
     // The timer helpers need the map value itself, so look the slot up here.
-    let Some(rt) = RUNTIME.get_ptr_mut(slot) else { return -1 };
+    let Some(rt) = RUNTIME.get_ptr_mut(slot) else {
+        return -1;
+    };
     // SAFETY: `bpf_ktime_get_ns` has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: `rt` comes from a successful array lookup of `slot`.

@@ -48,6 +48,15 @@ impl Password {
         self.bytes
     }
 
+    /// The HMAC-MD5 state after the key's inner (`key ⊕ ipad`) and outer (`key ⊕ opad`)
+    /// blocks: what the XDP program starts from, so the raw key never enters the kernel.
+    pub fn hmac_midstates(&self) -> ([u32; 4], [u32; 4]) {
+        (
+            vrrp_common::md5::key_midstate(self.key(), 0x36),
+            vrrp_common::md5::key_midstate(self.key(), 0x5c),
+        )
+    }
+
     /// The HMAC key. Trailing zero padding would not change HMAC (the key is zero-padded to
     /// the block size anyway), but the unpadded key is what keepalived's documentation names.
     fn key(&self) -> &[u8] {

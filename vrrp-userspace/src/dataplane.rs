@@ -1,21 +1,32 @@
-//! The XDP program: loading it, attaching it to interfaces, reading its counters.
+//! The XDP program: loading it, attaching it to interfaces, telling it about instances,
+//! and reading back what it counts, learns and reports.
 //!
 //! The object is built by `build.rs` from the `vrrp-ebpf` crate and embedded in the binary,
-//! so `vrrpd` is one self-contained file.
-use std::fmt;
+//! so `vrrpd` is one self-contained file. The maps are described in `vrrp_common::maps`.
+use std::{fmt, os::fd::AsFd as _, sync::atomic::Ordering, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::PerCpuArray,
-    programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf},
+    programs::{ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use vrrp_common::counters;
+use vrrp_common::{
+    counters,
+    maps::{
+        CONFIG_MAP, CONTROL_MAGIC, Control, EVENTS_MAP, Event, InstanceConfig, InstanceKey,
+        MAX_INSTANCES, RUNTIME_MAP, Runtime, SEQUENCE_MAP, SLOTS_MAP, control,
+    },
+};
+
+use crate::sys::SharedCounters;
 
 /// The program's ELF object, built for `bpfel-unknown-none` with BTF.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
 
 /// Name of the XDP entry point in the object.
 const PROGRAM: &str = "vrrp";
+/// Name of the control program (run with `BPF_PROG_TEST_RUN`, never attached).
+const CONTROL: &str = "vrrp_control";
 
 /// What can go wrong between the object and an attached program.
 #[derive(Debug, thiserror::Error)]
@@ -34,12 +45,24 @@ pub enum DataplaneError {
         #[source]
         source: ProgramError,
     },
-    #[error("reading map {map} failed: {source}")]
+    #[error("map {map} failed: {source}")]
     Map {
         map: &'static str,
         #[source]
         source: aya::maps::MapError,
     },
+    #[error("slot {0} is out of range (the program serves {MAX_INSTANCES} instances)")]
+    Slot(u32),
+    #[error("mapping the AH sequence counters failed: {0}")]
+    Mmap(#[source] std::io::Error),
+    #[error("the control program refused {what} for slot {slot}")]
+    Control { what: &'static str, slot: u32 },
+    #[error("running the program on a test frame failed: {0}")]
+    TestRun(#[source] ProgramError),
+}
+
+fn map_error(map: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
+    move |source| DataplaneError::Map { map, source }
 }
 
 /// How the program runs on an interface.
@@ -64,6 +87,8 @@ impl fmt::Display for AttachMode {
 pub struct Dataplane {
     ebpf: Ebpf,
     attached: Vec<Attachment>,
+    events: RingBuf<MapData>,
+    sequences: SharedCounters,
 }
 
 impl fmt::Debug for Dataplane {
@@ -113,19 +138,254 @@ impl fmt::Display for Counters {
 }
 
 impl Dataplane {
-    /// Loads the embedded object into the kernel (maps created, program verified).
+    /// Loads the embedded object into the kernel (maps created, programs verified).
     pub fn load() -> Result<Self, DataplaneError> {
         let mut ebpf = EbpfLoader::new().load(OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut(PROGRAM)
-            .ok_or(DataplaneError::MissingProgram)?
-            .try_into()
-            .map_err(DataplaneError::Program)?;
-        program.load().map_err(DataplaneError::Program)?;
+        for name in [PROGRAM, CONTROL] {
+            let program: &mut Xdp = ebpf
+                .program_mut(name)
+                .ok_or(DataplaneError::MissingProgram)?
+                .try_into()
+                .map_err(DataplaneError::Program)?;
+            program.load().map_err(DataplaneError::Program)?;
+        }
+        let events = ebpf
+            .take_map(EVENTS_MAP)
+            .ok_or(DataplaneError::MissingMap(EVENTS_MAP))?;
+        let events = RingBuf::try_from(events).map_err(map_error(EVENTS_MAP))?;
+        let sequences = match ebpf.map(SEQUENCE_MAP) {
+            Some(Map::Array(data)) => {
+                SharedCounters::map(data.fd().as_fd(), MAX_INSTANCES as usize)
+                    .map_err(DataplaneError::Mmap)?
+            }
+            _ => return Err(DataplaneError::MissingMap(SEQUENCE_MAP)),
+        };
         Ok(Self {
             ebpf,
             attached: Vec::new(),
+            events,
+            sequences,
         })
+    }
+
+    fn xdp(&self, name: &str) -> Result<&Xdp, DataplaneError> {
+        self.ebpf
+            .program(name)
+            .ok_or(DataplaneError::MissingProgram)?
+            .try_into()
+            .map_err(DataplaneError::Program)
+    }
+
+    fn check_slot(slot: u32) -> Result<(), DataplaneError> {
+        if slot < MAX_INSTANCES {
+            Ok(())
+        } else {
+            Err(DataplaneError::Slot(slot))
+        }
+    }
+
+    /// Installs instance `config` in `slot`: its configuration, a fresh runtime (the timer
+    /// is kept, the learned state cleared), AH counter 0, then its key (from this moment
+    /// the program looks at its adverts).
+    pub fn install(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
+        Self::check_slot(slot)?;
+        self.write_config(slot, config)?;
+        let map = self
+            .ebpf
+            .map_mut(RUNTIME_MAP)
+            .ok_or(DataplaneError::MissingMap(RUNTIME_MAP))?;
+        let mut runtime = Array::<_, Runtime>::try_from(map).map_err(map_error(RUNTIME_MAP))?;
+        // The kernel keeps the bpf_timer field on updates of an array element.
+        runtime
+            .set(slot, Runtime::zeroed(), 0)
+            .map_err(map_error(RUNTIME_MAP))?;
+        self.set_sequence(slot, 0)?;
+        let map = self
+            .ebpf
+            .map_mut(SLOTS_MAP)
+            .ok_or(DataplaneError::MissingMap(SLOTS_MAP))?;
+        let mut slots =
+            HashMap::<_, InstanceKey, u32>::try_from(map).map_err(map_error(SLOTS_MAP))?;
+        slots
+            .insert(config.key, slot, 0)
+            .map_err(map_error(SLOTS_MAP))
+    }
+
+    /// Stops the program looking at adverts for `key`.
+    pub fn uninstall(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
+        let map = self
+            .ebpf
+            .map_mut(SLOTS_MAP)
+            .ok_or(DataplaneError::MissingMap(SLOTS_MAP))?;
+        let mut slots =
+            HashMap::<_, InstanceKey, u32>::try_from(map).map_err(map_error(SLOTS_MAP))?;
+        match slots.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(source) => Err(DataplaneError::Map {
+                map: SLOTS_MAP,
+                source,
+            }),
+        }
+    }
+
+    fn write_config(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
+        let map = self
+            .ebpf
+            .map_mut(CONFIG_MAP)
+            .ok_or(DataplaneError::MissingMap(CONFIG_MAP))?;
+        let mut configs =
+            Array::<_, InstanceConfig>::try_from(map).map_err(map_error(CONFIG_MAP))?;
+        configs.set(slot, *config, 0).map_err(map_error(CONFIG_MAP))
+    }
+
+    /// The configuration the program has for `slot`.
+    pub fn config(&self, slot: u32) -> Result<InstanceConfig, DataplaneError> {
+        Self::check_slot(slot)?;
+        let map = self
+            .ebpf
+            .map(CONFIG_MAP)
+            .ok_or(DataplaneError::MissingMap(CONFIG_MAP))?;
+        let configs = Array::<_, InstanceConfig>::try_from(map).map_err(map_error(CONFIG_MAP))?;
+        configs.get(&slot, 0).map_err(map_error(CONFIG_MAP))
+    }
+
+    /// Tells the program the instance's new state (`vrrp_common::maps::state`).
+    pub fn set_state(&mut self, slot: u32, state: u8) -> Result<(), DataplaneError> {
+        let mut config = self.config(slot)?;
+        config.state = state;
+        self.write_config(slot, &config)
+    }
+
+    /// What the program learned about `slot` (master, predictions, ...).
+    pub fn runtime(&self, slot: u32) -> Result<Runtime, DataplaneError> {
+        Self::check_slot(slot)?;
+        let map = self
+            .ebpf
+            .map(RUNTIME_MAP)
+            .ok_or(DataplaneError::MissingMap(RUNTIME_MAP))?;
+        let runtime = Array::<_, Runtime>::try_from(map).map_err(map_error(RUNTIME_MAP))?;
+        runtime.get(&slot, 0).map_err(map_error(RUNTIME_MAP))
+    }
+
+    fn sequence_cell(&self, slot: u32) -> Result<&std::sync::atomic::AtomicU64, DataplaneError> {
+        self.sequences
+            .get(slot as usize)
+            .ok_or(DataplaneError::Slot(slot))
+    }
+
+    /// The instance's AH sequence counter, shared with the program.
+    pub fn sequence(&self, slot: u32) -> Result<u32, DataplaneError> {
+        Ok(self.sequence_cell(slot)?.load(Ordering::SeqCst) as u32)
+    }
+
+    /// Sets the instance's AH sequence counter.
+    pub fn set_sequence(&self, slot: u32, value: u32) -> Result<(), DataplaneError> {
+        self.sequence_cell(slot)?
+            .store(u64::from(value), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The sequence number for the next advert this director sends (keepalived increments
+    /// its one counter before each AH advert), atomically with the program's updates.
+    pub fn next_sequence(&self, slot: u32) -> Result<u32, DataplaneError> {
+        let previous = self.sequence_cell(slot)?.fetch_add(1, Ordering::SeqCst);
+        Ok(previous.wrapping_add(1) as u32)
+    }
+
+    /// Arms `slot`'s master-down timer to fire after `delay` (a BACKUP's first timer, before
+    /// any advert arrived; afterwards the program re-arms it itself).
+    pub fn arm_timer(&self, slot: u32, delay: Duration) -> Result<(), DataplaneError> {
+        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        self.control(slot, control::ARM, nanos, "arming the master-down timer")
+    }
+
+    /// Cancels `slot`'s master-down timer (leaving BACKUP).
+    pub fn cancel_timer(&self, slot: u32) -> Result<(), DataplaneError> {
+        self.control(slot, control::CANCEL, 0, "cancelling the master-down timer")
+    }
+
+    fn control(
+        &self,
+        slot: u32,
+        op: u32,
+        delay_ns: u64,
+        what: &'static str,
+    ) -> Result<(), DataplaneError> {
+        Self::check_slot(slot)?;
+        let command = Control {
+            magic: CONTROL_MAGIC,
+            op,
+            slot,
+            _pad: 0,
+            delay_ns,
+        };
+        // The frame the control program reads: the command, padded to a minimal frame.
+        let mut frame = [0u8; 64];
+        let bytes = control_bytes(&command);
+        frame[..bytes.len()].copy_from_slice(&bytes);
+        let result = self
+            .xdp(CONTROL)?
+            .test_run(TestRunOptions {
+                data_in: Some(&frame),
+                ..Default::default()
+            })
+            .map_err(DataplaneError::TestRun)?;
+        if result.return_value == XDP_PASS {
+            Ok(())
+        } else {
+            Err(DataplaneError::Control { what, slot })
+        }
+    }
+
+    /// Runs the program once on `frame` (`BPF_PROG_TEST_RUN`, as if received on the
+    /// loopback interface of the calling thread's namespace); returns the XDP action.
+    pub fn test_run(&self, frame: &[u8]) -> Result<u32, DataplaneError> {
+        Ok(self.time_run(frame, 1)?.0)
+    }
+
+    /// Runs the program `repeat` times on `frame`; returns the action and the kernel's
+    /// average time per run (for `cargo xtask bench`).
+    pub fn time_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, Duration), DataplaneError> {
+        let result = self
+            .xdp(PROGRAM)?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..Default::default()
+            })
+            .map_err(DataplaneError::TestRun)?;
+        Ok((result.return_value, result.duration))
+    }
+
+    /// The next event from the ring buffer, if one is waiting.
+    pub fn next_event(&mut self) -> Option<Event> {
+        let item = self.events.next()?;
+        Event::from_bytes(&item)
+    }
+
+    /// The ring buffer's descriptor, to wait for events with epoll / tokio's `AsyncFd`.
+    pub fn events_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.events.as_fd()
+    }
+
+    /// The per-instance counters of `slot`, summed over CPUs.
+    pub fn instance_counters(&self, slot: u32) -> Result<Counters, DataplaneError> {
+        Self::check_slot(slot)?;
+        let name = counters::INSTANCE_COUNTERS_MAP;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(DataplaneError::MissingMap(name))?;
+        let array = PerCpuArray::<_, [u64; counters::COUNT as usize]>::try_from(map)
+            .map_err(map_error(name))?;
+        let per_cpu = array.get(&slot, 0).map_err(map_error(name))?;
+        let mut sums = Counters::default();
+        for row in per_cpu.iter() {
+            for (sum, value) in sums.0.iter_mut().zip(row) {
+                *sum += value;
+            }
+        }
+        Ok(sums)
     }
 
     fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
@@ -218,5 +478,106 @@ impl Dataplane {
             *sum = per_cpu.iter().sum();
         }
         Ok(sums)
+    }
+}
+
+/// `XDP_PASS`, the control program's "done".
+const XDP_PASS: u32 = 2;
+
+/// The bytes of a control command, in the layout the program reads.
+fn control_bytes(command: &Control) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size_of::<Control>());
+    out.extend_from_slice(&command.magic.to_ne_bytes());
+    out.extend_from_slice(&command.op.to_ne_bytes());
+    out.extend_from_slice(&command.slot.to_ne_bytes());
+    out.extend_from_slice(&command._pad.to_ne_bytes());
+    out.extend_from_slice(&command.delay_ns.to_ne_bytes());
+    out
+}
+
+/// How an instance authenticates, for [`InstanceSpec`].
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Pass(&'a crate::auth::Password),
+    Ah(&'a crate::auth::Password),
+}
+
+/// What the program needs to know about one instance; [`InstanceSpec::build`] turns it
+/// into the map value (address family, PASS data, HMAC midstates, padded address list).
+#[derive(Debug, Clone)]
+pub struct InstanceSpec<'a> {
+    pub ifindex: u32,
+    pub vrid: u8,
+    /// 2 or 3.
+    pub version: u8,
+    pub priority: u8,
+    pub preempt: bool,
+    pub auth: Auth<'a>,
+    pub interval_cs: u16,
+    pub addresses: &'a [std::net::IpAddr],
+    /// This director's address on the interface (tie-break of equal priorities).
+    pub own_address: std::net::IpAddr,
+    /// `vrrp_common::maps::state`.
+    pub state: u8,
+    /// Full HMACs allowed per advert interval for unpredicted adverts (AH only).
+    pub hmac_budget: u32,
+}
+
+/// The default HMAC budget: far above what real peers need (one unpredicted advert when a
+/// master changes), far below what a flood would cost.
+pub const DEFAULT_HMAC_BUDGET: u32 = 32;
+
+fn address_bytes(address: &std::net::IpAddr) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    match address {
+        std::net::IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => out = a.octets(),
+    }
+    out
+}
+
+impl InstanceSpec<'_> {
+    /// The instance's key: the family follows its own address.
+    pub fn key(&self) -> InstanceKey {
+        let family = if self.own_address.is_ipv6() {
+            vrrp_common::maps::family::IPV6
+        } else {
+            vrrp_common::maps::family::IPV4
+        };
+        InstanceKey {
+            ifindex: self.ifindex,
+            vrid: self.vrid,
+            family,
+            _pad: [0; 2],
+        }
+    }
+
+    /// The map value.
+    pub fn build(&self) -> InstanceConfig {
+        use vrrp_common::maps::auth;
+        let mut config = InstanceConfig::zeroed();
+        config.key = self.key();
+        config.version = self.version;
+        config.priority = self.priority;
+        config.preempt = u8::from(self.preempt);
+        config.state = self.state;
+        config.advert_interval_cs = self.interval_cs;
+        config.own_address = address_bytes(&self.own_address);
+        config.hmac_budget = self.hmac_budget;
+        match self.auth {
+            Auth::None => config.auth_type = auth::NONE,
+            Auth::Pass(password) => {
+                config.auth_type = auth::PASS;
+                config.pass = password.pass_data();
+            }
+            Auth::Ah(password) => {
+                config.auth_type = auth::AH;
+                (config.hmac_inner, config.hmac_outer) = password.hmac_midstates();
+            }
+        }
+        let addresses: Vec<[u8; 16]> = self.addresses.iter().map(address_bytes).collect();
+        config.fill_addresses(&addresses);
+        config
     }
 }

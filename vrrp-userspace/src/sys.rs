@@ -83,3 +83,54 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// An mmapped BPF array of `u64` (`BPF_F_MMAPABLE`), shared with the XDP program: the
+/// AH sequence counters. Each element is accessed atomically.
+#[derive(Debug)]
+pub struct SharedCounters {
+    base: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory accessed only through atomics.
+unsafe impl Send for SharedCounters {}
+// SAFETY: as above.
+unsafe impl Sync for SharedCounters {}
+
+impl SharedCounters {
+    /// Maps the `len` elements of the array map behind `fd`.
+    pub fn map(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+        let bytes = len * size_of::<u64>();
+        // SAFETY: a shared read-write mapping of a mmapable BPF array; the kernel checks
+        // the size against the map.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = std::ptr::NonNull::new(ptr.cast()).ok_or_else(io::Error::last_os_error)?;
+        Ok(Self { base, len })
+    }
+
+    /// Element `index`, or `None` past the end.
+    pub fn get(&self, index: usize) -> Option<&std::sync::atomic::AtomicU64> {
+        // SAFETY: `index < len` elements of 8 bytes lie in the mapping, which lives as
+        // long as `self`; the kernel aligns array elements to 8 bytes.
+        (index < self.len).then(|| unsafe { &*self.base.as_ptr().add(index) })
+    }
+}
+
+impl Drop for SharedCounters {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `map` mapped; no references outlive `self`.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len * size_of::<u64>()) };
+    }
+}
