@@ -65,98 +65,66 @@ impl Table {
             .collect()
     }
 
-    fn install(
-        &mut self,
-        slot: u32,
+    /// A BACKUP instance on the loopback interface, priority 100, 1 s, from `OWN`.
+    fn spec<'a>(
+        &self,
         vrid: u8,
         version: u8,
-        auth: Auth<'_>,
-        interval_cs: u16,
-        addresses: &[IpAddr],
-        own: IpAddr,
-        st: u8,
-    ) -> anyhow::Result<()> {
-        let spec = InstanceSpec {
+        auth: Auth<'a>,
+        addresses: &'a [IpAddr],
+    ) -> InstanceSpec<'a> {
+        InstanceSpec {
             ifindex: self.lo,
             vrid,
             version,
             priority: 100,
             preempt: true,
             auth,
-            interval_cs,
+            interval_cs: 100,
             addresses,
-            own_address: own,
-            state: st,
+            own_address: IpAddr::V4(Ipv4Addr::from(OWN)),
+            state: state::BACKUP,
             hmac_budget: DEFAULT_HMAC_BUDGET,
-        };
-        self.dp.install(slot, &spec.build())?;
-        Ok(())
+        }
     }
 
     fn install_all(&mut self) -> anyhow::Result<()> {
-        let own = IpAddr::V4(Ipv4Addr::from(OWN));
         let (ah, pass) = (self.ah_key.clone(), self.pass_key.clone());
-        self.install(
-            S51,
-            51,
-            2,
-            Auth::Ah(&ah),
-            100,
-            &Self::v4(&[VIP1, VIP2]),
-            own,
-            state::BACKUP,
-        )?;
-        self.install(
-            S53,
-            53,
-            2,
-            Auth::Ah(&ah),
-            100,
-            &Self::v4(&[[192, 168, 200, 12], [192, 168, 200, 13]]),
-            own,
-            state::BACKUP,
-        )?;
-        self.install(
-            S61,
-            61,
-            2,
-            Auth::Pass(&pass),
-            100,
-            &Self::v4(&[[192, 168, 200, 20]]),
-            own,
-            state::BACKUP,
-        )?;
-        self.install(
-            S62,
-            62,
-            3,
-            Auth::None,
-            50,
-            &Self::v4(&[[192, 168, 200, 21], [192, 168, 200, 22]]),
-            own,
-            state::BACKUP,
-        )?;
-        let v6: Vec<IpAddr> = vec!["fd00:200::63".parse()?];
-        self.install(
-            S63,
-            63,
-            3,
-            Auth::None,
-            100,
-            &v6,
-            "fe80::1".parse()?,
-            state::BACKUP,
-        )?;
-        self.install(
-            S54,
-            54,
-            2,
-            Auth::Ah(&ah),
-            100,
-            &Self::v4(&[[192, 168, 100, 11]]),
-            own,
-            state::INIT,
-        )?;
+        let vips51 = Self::v4(&[VIP1, VIP2]);
+        let vips53 = Self::v4(&[[192, 168, 200, 12], [192, 168, 200, 13]]);
+        let vips61 = Self::v4(&[[192, 168, 200, 20]]);
+        let vips62 = Self::v4(&[[192, 168, 200, 21], [192, 168, 200, 22]]);
+        let vips63: Vec<IpAddr> = vec!["fd00:200::63".parse()?];
+        let vips54 = Self::v4(&[[192, 168, 100, 11]]);
+        let specs = [
+            (S51, self.spec(51, 2, Auth::Ah(&ah), &vips51)),
+            (S53, self.spec(53, 2, Auth::Ah(&ah), &vips53)),
+            (S61, self.spec(61, 2, Auth::Pass(&pass), &vips61)),
+            (
+                S62,
+                InstanceSpec {
+                    interval_cs: 50,
+                    ..self.spec(62, 3, Auth::None, &vips62)
+                },
+            ),
+            (
+                S63,
+                InstanceSpec {
+                    own_address: "fe80::1".parse()?,
+                    ..self.spec(63, 3, Auth::None, &vips63)
+                },
+            ),
+            (
+                S54,
+                InstanceSpec {
+                    state: state::INIT,
+                    ..self.spec(54, 2, Auth::Ah(&ah), &vips54)
+                },
+            ),
+        ];
+        for (slot, spec) in specs {
+            self.dp.install(slot, &spec.build())?;
+        }
         Ok(())
     }
 
@@ -468,10 +436,11 @@ fn policy_table() -> anyhow::Result<()> {
 fn wait_event(t: &mut Table, kind: u32, slot: u32, within: Duration) -> Option<Event> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if let Some(e) = t.dp.next_event() {
-            if e.kind == kind && e.slot == slot {
-                return Some(e);
-            }
+        if let Some(e) = t.dp.next_event()
+            && e.kind == kind
+            && e.slot == slot
+        {
+            return Some(e);
         }
         std::thread::sleep(Duration::from_millis(5));
     }

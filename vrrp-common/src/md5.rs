@@ -242,7 +242,7 @@ mod tests {
                     compress(&mut state, chunk.try_into().unwrap());
                 }
                 let ours = hmac_outer(&outer, &digest(&state));
-                let mut mac = <Hmac<md5::Md5> as hmac::Mac>::new_from_slice(key).unwrap();
+                let mut mac = Hmac::<md5::Md5>::new_from_slice(key).unwrap();
                 mac.update(&message);
                 let theirs: [u8; 16] = mac.finalize().into_bytes().into();
                 assert_eq!(ours, theirs, "key {key:?} length {len}");

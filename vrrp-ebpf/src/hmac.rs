@@ -286,7 +286,7 @@ fn pad(buf: Buf, len: usize) {
     // The rest of the word holding the 0x80, then whole words up to the length field.
     let mut i = 1;
     while i < 8 {
-        if (len + i) % 8 != 0 && i < 8 {
+        if !(len + i).is_multiple_of(8) {
             buf.set(len + i, 0);
         } else {
             break;

@@ -14,8 +14,7 @@ use vrrp_common::{
 };
 
 use crate::{
-    CONFIG, RUNTIME, RuntimeValue, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance,
-    emit, hmac,
+    CONFIG, RUNTIME, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance, emit, hmac,
     parse::{self, AH_LEN, Class, Drop, Headers},
     timer,
 };
@@ -110,7 +109,7 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
         _pad: [0; 2],
     };
     // SAFETY: the value is copied out at once; the controller may update the hash later.
-    let Some(slot) = (unsafe { SLOTS.get(&key) }).copied() else {
+    let Some(slot) = (unsafe { SLOTS.get(key) }).copied() else {
         return Err(Drop(counters::UNKNOWN_VRID).into());
     };
     let reject = |reason| Rejected {
@@ -123,10 +122,9 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     if cfg.state != state::BACKUP && cfg.state != state::MASTER {
         return Err(reject(counters::NOT_PARTICIPATING));
     }
-    let (Some(scratch), Some(rt)) = (SCRATCH.get_ptr_mut(0), RUNTIME.get_ptr_mut(slot)) else {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
         return Err(reject(counters::UNKNOWN_VRID));
     };
-    let _ = rt;
     let mut index_slot = Slot::new();
     let buf = Buf::scratch(scratch, &mut index_slot);
     let advert = check(ctx, &headers, cfg, slot, buf).map_err(|d| reject(d.0))?;
@@ -312,7 +310,7 @@ fn csum<const MAX_AT: usize, const MAX_LEN: usize>(
     seed: u32,
 ) -> i64 {
     const { assert!(MAX_AT + MAX_LEN <= SCRATCH_LEN) };
-    if at > MAX_AT || len > MAX_LEN || len % 4 != 0 {
+    if at > MAX_AT || len > MAX_LEN || !len.is_multiple_of(4) {
         return -1;
     }
     // SAFETY: `at + len` is within the scratch buffer (checked above); csum_diff only reads.
