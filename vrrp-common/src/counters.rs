@@ -10,7 +10,9 @@ pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Name of the per-instance per-CPU counter array (indexed by slot, value `[u64; COUNT]`).
 pub const INSTANCE_COUNTERS_MAP: &str = "INSTANCE_COUNTERS";
 
-/// Every frame the program saw.
+/// Frames the program examined: those carrying VRRP or AH over IPv4 or IPv6. Other
+/// traffic is passed after parsing alone, without a counter (a map access per frame would
+/// be most of its cost).
 pub const FRAMES: u32 = 0;
 /// IPv4 frames carrying VRRP directly (protocol 112).
 pub const IPV4_VRRP: u32 = 1;

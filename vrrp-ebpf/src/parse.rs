@@ -117,6 +117,7 @@ fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
     if version_ihl >> 4 != 4 || (protocol != IPPROTO_VRRP && protocol != IPPROTO_AH) {
         return Ok(Class::Other);
     }
+    count(counters::FRAMES);
     count(if protocol == IPPROTO_AH {
         counters::IPV4_AH
     } else {
@@ -174,6 +175,7 @@ fn classify_ipv6(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
     if next_header != IPPROTO_VRRP {
         return Ok(Class::Other);
     }
+    count(counters::FRAMES);
     count(counters::IPV6_VRRP);
     let header = read::<[u8; IPV6_HLEN]>(ctx, ip_off)?;
     let total = IPV6_HLEN + usize::from(u16::from_be_bytes([header[4], header[5]]));

@@ -122,6 +122,9 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     if cfg.state != state::BACKUP && cfg.state != state::MASTER {
         return Err(reject(counters::NOT_PARTICIPATING));
     }
+    if headers.ah {
+        ah_gate(ctx, &headers, cfg, slot).map_err(|d| reject(d.0))?;
+    }
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
         return Err(reject(counters::UNKNOWN_VRID));
     };
@@ -130,6 +133,39 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     let advert = check(ctx, &headers, cfg, slot, buf).map_err(|d| reject(d.0))?;
     vrrp_decide(cfg, &advert, slot, u32::from(headers.ah));
     Ok(Verdict::Consumed { slot })
+}
+
+/// The AH checks that need no copy of the packet, run first so that a flood of replays or
+/// forgeries costs a few reads each: SPI = source, sequence above the counter, and — for
+/// an advert that cannot match a prediction — the HMAC budget. (keepalived checks the ICV
+/// first; the order only changes which counter a bad packet lands in.) The full checks,
+/// these included, run again on the copy for adverts that pass.
+#[inline(always)]
+fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Result<(), Drop> {
+    let a = h.ip_off + h.ip_len;
+    let source = parse::read::<[u8; 4]>(ctx, h.ip_off + 12)?;
+    let [spi, sequence] = parse::read::<[[u8; 4]; 2]>(ctx, a + 4)?;
+    if spi != source {
+        return Err(Drop(counters::BAD_SPI));
+    }
+    let sequence = u32::from_be_bytes(sequence);
+    if u64::from(sequence) <= timer::sequence(slot) {
+        return Err(Drop(counters::REPLAY));
+    }
+    let Some(rt) = RUNTIME.get(slot) else { return Ok(()) };
+    let learned = &rt.learned;
+    let candidate = learned.predicted_sequence != 0
+        && sequence.wrapping_sub(learned.predicted_sequence) <= 2
+        && learned.master_address[..4] == source;
+    if !candidate && learned.budget_used >= cfg.hmac_budget {
+        // SAFETY: no preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        let interval_ns = u64::from(cfg.advert_interval_cs) * 10_000_000;
+        if now.wrapping_sub(learned.budget_epoch_ns) < interval_ns {
+            return Err(Drop(counters::HMAC_BUDGET));
+        }
+    }
+    Ok(())
 }
 
 /// The fields of a valid advert the decision needs.

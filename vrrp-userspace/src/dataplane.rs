@@ -27,6 +27,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vr
 const PROGRAM: &str = "vrrp";
 /// Name of the control program (run with `BPF_PROG_TEST_RUN`, never attached).
 const CONTROL: &str = "vrrp_control";
+/// Name of the benchmark baseline (a bare `XDP_PASS`; loaded only by the benchmark).
+const BASELINE: &str = "vrrp_baseline";
 
 /// What can go wrong between the object and an attached program.
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +357,29 @@ impl Dataplane {
             })
             .map_err(DataplaneError::TestRun)?;
         Ok((result.return_value, result.duration))
+    }
+
+    /// Runs the bare `XDP_PASS` baseline program `repeat` times on `frame` (loading it on
+    /// first use); returns the kernel's average time per run. Benchmarks only.
+    pub fn time_baseline(&mut self, frame: &[u8], repeat: u32) -> Result<Duration, DataplaneError> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(BASELINE)
+            .ok_or(DataplaneError::MissingProgram)?
+            .try_into()
+            .map_err(DataplaneError::Program)?;
+        if program.fd().is_err() {
+            program.load().map_err(DataplaneError::Program)?;
+        }
+        let result = self
+            .xdp(BASELINE)?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..Default::default()
+            })
+            .map_err(DataplaneError::TestRun)?;
+        Ok(result.duration)
     }
 
     /// The next event from the ring buffer, if one is waiting.

@@ -36,6 +36,12 @@ enum Command {
     Test,
     /// The seed case study, live in network namespaces.
     Demo,
+    /// Benchmarks; each prints its figures next to a baseline measured in the same run
+    /// and writes them to BENCHMARKS.md.
+    Bench {
+        #[arg(value_enum)]
+        what: run::Bench,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +64,10 @@ fn main() -> anyhow::Result<()> {
         Command::Test => {
             setup::run(&root)?;
             test::run(&root)
+        }
+        Command::Bench { what } => {
+            setup::run(&root)?;
+            run::bench(&root, what)
         }
         Command::Demo => anyhow::bail!(
             "`cargo xtask demo` (the seed case study live in namespaces) arrives with the \
