@@ -152,7 +152,9 @@ fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Re
     if u64::from(sequence) <= timer::sequence(slot) {
         return Err(Drop(counters::REPLAY));
     }
-    let Some(rt) = RUNTIME.get(slot) else { return Ok(()) };
+    let Some(rt) = RUNTIME.get(slot) else {
+        return Ok(());
+    };
     let learned = &rt.learned;
     let candidate = learned.predicted_sequence != 0
         && sequence.wrapping_sub(learned.predicted_sequence) <= 2

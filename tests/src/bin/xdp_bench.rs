@@ -190,17 +190,23 @@ fn main() -> anyhow::Result<()> {
     let mut table = String::new();
     writeln!(
         table,
-        "| packet class | vrrp ns/pkt | bare XDP_PASS ns/pkt | difference |"
+        "| packet class | vrrp ns/pkt | bare XDP_PASS ns/pkt | difference | target +5 ns |"
     )?;
-    writeln!(table, "|---|---:|---:|---:|")?;
-    for r in &rows {
+    writeln!(table, "|---|---:|---:|---:|---|")?;
+    for (i, r) in rows.iter().enumerate() {
+        let diff = r.ns - r.baseline_ns;
+        // The last two rows compute HMACs: their target is the ratio below.
+        let verdict = if i >= 5 {
+            "n/a (HMAC)"
+        } else if diff <= 5.0 {
+            "met"
+        } else {
+            "not met"
+        };
         writeln!(
             table,
-            "| {} | {:.1} | {:.1} | {:+.1} |",
-            r.class,
-            r.ns,
-            r.baseline_ns,
-            r.ns - r.baseline_ns
+            "| {} | {:.1} | {:.1} | {:+.1} | {verdict} |",
+            r.class, r.ns, r.baseline_ns, diff
         )?;
     }
     writeln!(table)?;
@@ -214,10 +220,11 @@ fn main() -> anyhow::Result<()> {
         table,
         "| native Rust (`hmac` + `md-5` crates, userspace) | {native_ns:.1} |"
     )?;
+    let ratio = hmac_kernel / native_ns;
+    let met = if ratio <= 1.5 { "met" } else { "not met" };
     writeln!(
         table,
-        "| ratio kernel / native | {:.2} |",
-        hmac_kernel / native_ns
+        "| ratio kernel / native (target 1.5) | {ratio:.2} ({met}) |"
     )?;
 
     let machine = machine();
