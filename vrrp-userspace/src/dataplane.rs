@@ -125,15 +125,19 @@ impl Counters {
     }
 }
 
+/// Only the non-zero counters, `name=value` separated by spaces (`-` when all are zero).
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for (name, value) in self.iter() {
+        for (name, value) in self.iter().filter(|(_, v)| *v != 0) {
             if !first {
                 f.write_str(" ")?;
             }
             first = false;
             write!(f, "{name}={value}")?;
+        }
+        if first {
+            f.write_str("-")?;
         }
         Ok(())
     }
