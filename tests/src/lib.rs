@@ -135,6 +135,18 @@ impl VethPair {
     pub const A: &str = "veth-a";
     pub const B: &str = "veth-b";
 
+    /// A pair (192.0.2.1/24 on `a`, .2 on `b`) with vrrpd's program loaded and attached
+    /// in driver mode on `a`'s end; also returns that end's interface index.
+    pub fn with_program(tag: &str) -> anyhow::Result<(Self, vrrpd::dataplane::Dataplane, u32)> {
+        let pair = Self::new(tag, "192.0.2.1/24", "192.0.2.2/24")?;
+        let (dataplane, ifindex) = pair.a.run(|| {
+            let mut dataplane = vrrpd::dataplane::Dataplane::load()?;
+            dataplane.attach(Self::A, vrrpd::dataplane::AttachMode::Driver)?;
+            Ok((dataplane, vrrpd::sys::if_index(Self::A)?))
+        })?;
+        Ok((pair, dataplane, ifindex))
+    }
+
     /// Creates both namespaces and the pair, addresses `a_addr` / `b_addr` (CIDR) on the
     /// ends, links up.
     pub fn new(tag: &str, a_addr: &str, b_addr: &str) -> anyhow::Result<Self> {

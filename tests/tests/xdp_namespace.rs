@@ -17,7 +17,7 @@ use vrrp_common::{
 };
 use vrrpd::{
     auth::Password,
-    dataplane::{AttachMode, Auth, DEFAULT_HMAC_BUDGET, Dataplane, InstanceSpec},
+    dataplane::{Auth, DEFAULT_HMAC_BUDGET, Dataplane, InstanceSpec},
     sys::PacketSocket,
     wire::{advert::Advert, vrrp},
 };
@@ -65,7 +65,7 @@ fn send_paced(
     for f in frames {
         socket.send(&f)?;
         sent += 1;
-        if sent % 128 == 0 {
+        if sent.is_multiple_of(128) {
             let deadline = Instant::now() + Duration::from_secs(10);
             while dp.counters()?.get(c::FRAMES) - start < sent && Instant::now() < deadline {
                 std::thread::yield_now();
@@ -81,13 +81,7 @@ fn send_paced(
 
 #[test]
 fn a_hundred_thousand_unchanging_adverts_raise_no_event() -> anyhow::Result<()> {
-    let pair = VethPair::new("flood", "192.0.2.1/24", "192.0.2.2/24")?;
-    let ifindex = pair.a.run(|| Ok(vrrpd::sys::if_index(VethPair::A)?))?;
-    let mut dp = pair.a.run(|| {
-        let mut dp = Dataplane::load()?;
-        dp.attach(VethPair::A, AttachMode::Driver)?;
-        Ok(dp)
-    })?;
+    let (pair, mut dp, ifindex) = VethPair::with_program("flood")?;
     backup(&mut dp, ifindex, 2, 100)?;
     let socket = pair.b.run(|| Ok(PacketSocket::open(VethPair::B)?))?;
 
@@ -164,13 +158,7 @@ fn a_hundred_thousand_unchanging_adverts_raise_no_event() -> anyhow::Result<()> 
 
 #[test]
 fn master_down_follows_the_last_advert_by_three_intervals_and_the_skew() -> anyhow::Result<()> {
-    let pair = VethPair::new("down", "192.0.2.1/24", "192.0.2.2/24")?;
-    let ifindex = pair.a.run(|| Ok(vrrpd::sys::if_index(VethPair::A)?))?;
-    let mut dp = pair.a.run(|| {
-        let mut dp = Dataplane::load()?;
-        dp.attach(VethPair::A, AttachMode::Driver)?;
-        Ok(dp)
-    })?;
+    let (pair, mut dp, ifindex) = VethPair::with_program("down")?;
     // VRRPv3, 0.1 s adverts: master down = 0.3 s + (256 - 100) / 256 × 0.1 s = 0.3609375 s.
     const INTERVAL_CS: u16 = 10;
     backup(&mut dp, ifindex, 3, INTERVAL_CS)?;

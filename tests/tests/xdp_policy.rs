@@ -242,9 +242,21 @@ fn policy_table() -> anyhow::Result<()> {
     // protocol is not yet visible, dropped as truncated from then on.
     for len in 14..full.len() {
         if len < 14 + 10 {
-            t.row(&format!("cut to {len}: protocol not visible"), &full[..len], XDP_PASS, &[], &[])?;
+            t.row(
+                &format!("cut to {len}: protocol not visible"),
+                &full[..len],
+                XDP_PASS,
+                &[],
+                &[],
+            )?;
         } else {
-            t.row(&format!("cut to {len}"), &full[..len], XDP_DROP, &[c::IPV4_AH, c::TRUNCATED], &[])?;
+            t.row(
+                &format!("cut to {len}"),
+                &full[..len],
+                XDP_DROP,
+                &[c::IPV4_AH, c::TRUNCATED],
+                &[],
+            )?;
         }
     }
     let mut short_ihl = full.clone();

@@ -182,6 +182,36 @@ impl Dataplane {
             .map_err(DataplaneError::Program)
     }
 
+    /// The array map `name` with values `V`, to read.
+    fn array<V: aya::Pod>(&self, name: &'static str) -> Result<Array<&MapData, V>, DataplaneError> {
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(DataplaneError::MissingMap(name))?;
+        Array::try_from(map).map_err(map_error(name))
+    }
+
+    /// The array map `name` with values `V`, to write.
+    fn array_mut<V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Array<&mut MapData, V>, DataplaneError> {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(DataplaneError::MissingMap(name))?;
+        Array::try_from(map).map_err(map_error(name))
+    }
+
+    /// The slot hash, to write.
+    fn slots(&mut self) -> Result<HashMap<&mut MapData, InstanceKey, u32>, DataplaneError> {
+        let map = self
+            .ebpf
+            .map_mut(SLOTS_MAP)
+            .ok_or(DataplaneError::MissingMap(SLOTS_MAP))?;
+        HashMap::try_from(map).map_err(map_error(SLOTS_MAP))
+    }
+
     fn check_slot(slot: u32) -> Result<(), DataplaneError> {
         if slot < MAX_INSTANCES {
             Ok(())
@@ -196,36 +226,19 @@ impl Dataplane {
     pub fn install(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
         Self::check_slot(slot)?;
         self.write_config(slot, config)?;
-        let map = self
-            .ebpf
-            .map_mut(RUNTIME_MAP)
-            .ok_or(DataplaneError::MissingMap(RUNTIME_MAP))?;
-        let mut runtime = Array::<_, Runtime>::try_from(map).map_err(map_error(RUNTIME_MAP))?;
         // The kernel keeps the bpf_timer field on updates of an array element.
-        runtime
+        self.array_mut::<Runtime>(RUNTIME_MAP)?
             .set(slot, Runtime::zeroed(), 0)
             .map_err(map_error(RUNTIME_MAP))?;
         self.set_sequence(slot, 0)?;
-        let map = self
-            .ebpf
-            .map_mut(SLOTS_MAP)
-            .ok_or(DataplaneError::MissingMap(SLOTS_MAP))?;
-        let mut slots =
-            HashMap::<_, InstanceKey, u32>::try_from(map).map_err(map_error(SLOTS_MAP))?;
-        slots
+        self.slots()?
             .insert(config.key, slot, 0)
             .map_err(map_error(SLOTS_MAP))
     }
 
     /// Stops the program looking at adverts for `key`.
     pub fn uninstall(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
-        let map = self
-            .ebpf
-            .map_mut(SLOTS_MAP)
-            .ok_or(DataplaneError::MissingMap(SLOTS_MAP))?;
-        let mut slots =
-            HashMap::<_, InstanceKey, u32>::try_from(map).map_err(map_error(SLOTS_MAP))?;
-        match slots.remove(key) {
+        match self.slots()?.remove(key) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             Err(source) => Err(DataplaneError::Map {
                 map: SLOTS_MAP,
@@ -235,24 +248,17 @@ impl Dataplane {
     }
 
     fn write_config(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
-        let map = self
-            .ebpf
-            .map_mut(CONFIG_MAP)
-            .ok_or(DataplaneError::MissingMap(CONFIG_MAP))?;
-        let mut configs =
-            Array::<_, InstanceConfig>::try_from(map).map_err(map_error(CONFIG_MAP))?;
-        configs.set(slot, *config, 0).map_err(map_error(CONFIG_MAP))
+        self.array_mut::<InstanceConfig>(CONFIG_MAP)?
+            .set(slot, *config, 0)
+            .map_err(map_error(CONFIG_MAP))
     }
 
     /// The configuration the program has for `slot`.
     pub fn config(&self, slot: u32) -> Result<InstanceConfig, DataplaneError> {
         Self::check_slot(slot)?;
-        let map = self
-            .ebpf
-            .map(CONFIG_MAP)
-            .ok_or(DataplaneError::MissingMap(CONFIG_MAP))?;
-        let configs = Array::<_, InstanceConfig>::try_from(map).map_err(map_error(CONFIG_MAP))?;
-        configs.get(&slot, 0).map_err(map_error(CONFIG_MAP))
+        self.array::<InstanceConfig>(CONFIG_MAP)?
+            .get(&slot, 0)
+            .map_err(map_error(CONFIG_MAP))
     }
 
     /// Tells the program the instance's new state (`vrrp_common::maps::state`).
@@ -265,12 +271,9 @@ impl Dataplane {
     /// What the program learned about `slot` (master, predictions, ...).
     pub fn runtime(&self, slot: u32) -> Result<Runtime, DataplaneError> {
         Self::check_slot(slot)?;
-        let map = self
-            .ebpf
-            .map(RUNTIME_MAP)
-            .ok_or(DataplaneError::MissingMap(RUNTIME_MAP))?;
-        let runtime = Array::<_, Runtime>::try_from(map).map_err(map_error(RUNTIME_MAP))?;
-        runtime.get(&slot, 0).map_err(map_error(RUNTIME_MAP))
+        self.array::<Runtime>(RUNTIME_MAP)?
+            .get(&slot, 0)
+            .map_err(map_error(RUNTIME_MAP))
     }
 
     fn sequence_cell(&self, slot: u32) -> Result<&std::sync::atomic::AtomicU64, DataplaneError> {
