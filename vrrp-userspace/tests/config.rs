@@ -126,7 +126,11 @@ fn the_seed_configurations_load_into_the_expected_model() {
         let warned: Vec<_> = loaded
             .warnings
             .iter()
-            .filter(|w| w.message.contains("starts in BACKUP"))
+            .filter(|w| {
+                w.message.contains(
+                    "Initial state master is incompatible with AH authentication - clearing",
+                )
+            })
             .collect();
         assert_eq!(warned.len(), 2, "director {director}: {warned:?}");
     }
@@ -311,18 +315,25 @@ fn convert_round_trips_every_valid_fixture() {
 #[test]
 fn start_state_follows_keepalived() {
     let mut i = seed_instance("VI_1", "eth0", 51, true, &["192.168.200.10"]);
-    assert_eq!(i.start_state(), InitialState::Backup, "AH below 255");
-    i.priority = Priority::OWNER;
-    assert_eq!(i.start_state(), InitialState::Master, "owner");
-    i.priority = Priority::DEFAULT;
+    assert_eq!(
+        i.start_state(),
+        InitialState::Backup,
+        "state MASTER below 255 waits for master-down"
+    );
     i.authentication = None;
+    assert_eq!(i.start_state(), InitialState::Backup, "with or without AH");
+    i.priority = Priority::OWNER;
     assert_eq!(
         i.start_state(),
         InitialState::Master,
-        "no AH: state decides"
+        "the address owner with state MASTER"
     );
     i.state = InitialState::Backup;
-    assert_eq!(i.start_state(), InitialState::Backup);
+    assert_eq!(
+        i.start_state(),
+        InitialState::Backup,
+        "an owner configured BACKUP"
+    );
 }
 
 #[test]

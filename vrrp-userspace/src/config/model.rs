@@ -555,21 +555,16 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The state the instance really starts in. An address owner (priority 255) starts as
-    /// MASTER; with AH authentication any other instance starts as BACKUP whatever `state`
-    /// says, because it must learn its peers' AH sequence numbers before sending (keepalived
-    /// does the same and warns). Otherwise `state` decides.
+    /// The state the instance really starts in (keepalived's `try_up_instance`): only an
+    /// address owner (priority 255) configured `state MASTER` starts as MASTER; every other
+    /// instance starts as BACKUP and becomes MASTER when its master-down timer expires.
+    /// (`state MASTER` below 255 only lets keepalived warn about AH, which needs the peers'
+    /// sequence numbers before sending.)
     pub fn start_state(&self) -> InitialState {
-        let ah = self
-            .authentication
-            .as_ref()
-            .is_some_and(|a| a.kind == AuthKind::Ah);
-        if self.priority == Priority::OWNER {
+        if self.state == InitialState::Master && self.priority == Priority::OWNER {
             InitialState::Master
-        } else if ah {
-            InitialState::Backup
         } else {
-            self.state
+            InitialState::Backup
         }
     }
 }

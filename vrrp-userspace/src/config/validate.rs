@@ -310,7 +310,7 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
                 && i.priority < Priority::OWNER
             {
                 out.push(Diagnostic::warning(
-                    format!("({name}) uses AH authentication with state MASTER and priority {} < 255: it starts in BACKUP state to learn its peers' AH sequence numbers first (as keepalived)", i.priority.get()),
+                    format!("({name}) Initial state master is incompatible with AH authentication - clearing (it starts as BACKUP, as keepalived does: it must learn the peers' AH sequence numbers first; priority {} < 255)", i.priority.get()),
                     sites.get(Item::Instance, name, "state"),
                 ));
             }
