@@ -728,10 +728,16 @@ fn master_down_timers() -> anyhow::Result<()> {
     t.dp.arm_timer(S62, Duration::from_millis(30))?;
     let fired = wait_event(&mut t, event::MASTER_DOWN, S62, Duration::from_secs(5));
     assert!(fired.is_some(), "no MASTER_DOWN after the armed timer");
-    // A cancelled timer stays silent.
+    // A cancelled timer stays silent, and can be armed again (MASTER → BACKUP).
     t.dp.arm_timer(S61, Duration::from_millis(50))?;
     t.dp.cancel_timer(S61)?;
     assert!(wait_event(&mut t, event::MASTER_DOWN, S61, Duration::from_millis(400)).is_none());
+    t.dp.cancel_timer(S61)?;
+    t.dp.arm_timer(S61, Duration::from_millis(30))?;
+    assert!(
+        wait_event(&mut t, event::MASTER_DOWN, S61, Duration::from_secs(5)).is_some(),
+        "no MASTER_DOWN from a re-armed timer"
+    );
     // A master's priority 0 makes a BACKUP wait only the skew time: (256-100)/256 s.
     let start = Instant::now();
     t.row(

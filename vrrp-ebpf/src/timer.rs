@@ -47,14 +47,15 @@ pub fn arm(slot: u32, rt: *mut RuntimeValue, delay_ns: u64) -> bool {
     let map = core::ptr::from_ref(&RUNTIME).cast_mut().cast::<c_void>();
     // SAFETY: the timer lives in a RUNTIME value and `map` is RUNTIME, as the helper needs.
     let init = unsafe { bpf_timer_init(timer, map, CLOCK_MONOTONIC) };
-    if init == 0 {
-        let callback = master_down as *const () as *mut c_void;
-        // SAFETY: an initialised timer and a static callback function.
-        unsafe { bpf_timer_set_callback(timer, callback) };
-    } else if init != -EBUSY {
+    if init != 0 && init != -EBUSY {
         count_instance(slot, counters::TIMER_ERRORS);
         return false;
     }
+    // Every time, not only after the first init: cancelling a bpf_timer drops its
+    // callback, and a start without one fails (EINVAL).
+    let callback = master_down as *const () as *mut c_void;
+    // SAFETY: an initialised timer and a static callback function.
+    unsafe { bpf_timer_set_callback(timer, callback) };
     // SAFETY: an initialised timer.
     if unsafe { bpf_timer_start(timer, delay_ns, 0) } != 0 {
         count_instance(slot, counters::TIMER_ERRORS);

@@ -1,8 +1,8 @@
 //! `vrrpd run`: attach the program to the given interfaces and report its counters.
 //!
-//! At this stage the daemon has no state machine yet: it validates the configuration,
-//! attaches to its interfaces (and any `--interface`), prints the kernel's counters every
-//! `--stats-interval`, and detaches on SIGINT/SIGTERM.
+//! With `--config`, the daemon: every instance runs until SIGINT/SIGTERM (then priority 0,
+//! VIPs removed, program detached). With only `--interface`, it attaches the program,
+//! prints its counters every `--stats-interval`, and detaches on SIGINT/SIGTERM.
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -20,7 +20,7 @@ pub struct RunArgs {
     /// Syntax of the configuration (default: YAML for .yaml/.yml, keepalived otherwise).
     #[arg(long, value_enum, requires = "config")]
     format: Option<Format>,
-    /// Interface to attach the XDP program to (repeatable; added to the configuration's).
+    /// Without `--config`: interface to attach the XDP program to and watch (repeatable).
     #[arg(long = "interface", short = 'i')]
     interfaces: Vec<String>,
     /// Attach in generic (skb) mode instead of trying driver mode first.
@@ -36,20 +36,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .ok()
         .filter(|d| !d.is_zero())
         .context("--stats-interval must be a positive number of seconds")?;
-    let mut interfaces = args.interfaces.clone();
     if let Some(path) = &args.config {
         let loaded = crate::cmd_config::load_reporting(path, args.format)?;
-        for instance in &loaded.config.instances {
-            if !interfaces.contains(&instance.interface) {
-                interfaces.push(instance.interface.clone());
-            }
-        }
         tracing::info!(
             config = %path.display(),
             instances = loaded.config.instances.len(),
-            "configuration loaded (the state machine that runs it is not built yet)"
+            "configuration loaded"
         );
+        let controller = vrrpd::controller::Controller::new(&loaded.config).await?;
+        return controller.run().await;
     }
+    let interfaces = args.interfaces.clone();
     let mut dataplane = Dataplane::load().context("loading the XDP program")?;
     for interface in &interfaces {
         let mode = if args.generic {

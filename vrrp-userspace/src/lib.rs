@@ -11,9 +11,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod controller;
 pub mod dataplane;
 pub mod fsm;
 pub mod inspect;
+pub mod netlink;
 pub mod sync;
 pub mod sys;
 pub mod wire;

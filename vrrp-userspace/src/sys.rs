@@ -134,3 +134,12 @@ impl Drop for SharedCounters {
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len * size_of::<u64>()) };
     }
 }
+
+/// Registers a duplicate of `fd` with tokio's reactor, to await readability (the event
+/// ring buffer).
+pub fn async_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    let owned = fd.try_clone_to_owned()?;
+    // SAFETY: `owned` is a descriptor we own; the AsyncFd owns it from here on, so it stays
+    // open while registered and is deregistered before it is closed.
+    unsafe { tokio::io::unix::AsyncFd::register(owned) }.map_err(|e| e.into_parts().1)
+}

@@ -12,6 +12,7 @@
 
 pub mod advert;
 pub mod ah;
+pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod frame;
