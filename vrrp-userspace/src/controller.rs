@@ -74,6 +74,9 @@ impl std::fmt::Debug for Controller {
 
 const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 
+/// How far the AH sequence jumps when this director becomes MASTER (see `apply_one`).
+const TAKEOVER_SEQUENCE_MARGIN: u32 = 4;
+
 impl Controller {
     /// Prepares everything (interfaces, program, kernel maps, leftover VIPs); nothing is
     /// started yet.
@@ -294,6 +297,11 @@ impl Controller {
             let actions = fsm::step(&mut self.fsm[index], &Event::Stop, now);
             self.apply(index, actions).await;
         }
+        for io in &self.io {
+            if let Ok(counters) = self.dp.instance_counters(io.slot) {
+                tracing::info!(instance = %io.name, "({}) counters: {counters}", io.name);
+            }
+        }
         self.dp.detach_all()?;
         tracing::info!("stopped: VIPs removed, XDP program detached");
         Ok(())
@@ -398,7 +406,24 @@ impl Controller {
     async fn apply_one(&mut self, index: usize, action: Action) -> anyhow::Result<()> {
         let slot = self.io[index].slot;
         match action {
-            Action::KernelState(state) => self.dp.set_state(slot, state.kernel())?,
+            Action::KernelState(state) => {
+                self.dp.set_state(slot, state.kernel())?;
+                if state == State::Master
+                    && self.io[index]
+                        .auth
+                        .as_ref()
+                        .is_some_and(|(k, _)| *k == AuthKind::Ah)
+                {
+                    // The master we replace may have sent adverts we never received (up
+                    // to three: master-down is 3 intervals + skew), so our counter may lag
+                    // its last sequence number; receivers would drop our first adverts as
+                    // replays ("sequence number N already processed"). Receivers only need
+                    // it to increase: move past that window.
+                    let current = self.dp.sequence(slot)?;
+                    self.dp
+                        .set_sequence(slot, current.saturating_add(TAKEOVER_SEQUENCE_MARGIN))?;
+                }
+            }
             Action::ArmMasterDown(after) => self.dp.arm_timer(slot, after)?,
             Action::CancelMasterDown => self.dp.cancel_timer(slot)?,
             Action::SendAdvert { priority } => self.send_advert(index, priority)?,
