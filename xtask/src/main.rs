@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod run;
 mod setup;
 mod test;
@@ -69,11 +70,11 @@ fn main() -> anyhow::Result<()> {
             setup::run(&root)?;
             run::bench(&root, what)
         }
-        Command::Demo => anyhow::bail!(
-            "`cargo xtask demo` (the seed case study live in namespaces) arrives with the \
-             controller: vrrpd does not run the VRRP state machine yet. Today you can run \
-             `cargo xtask build-and-load -- --interface IF` to attach the XDP program."
-        ),
+        Command::Demo => {
+            setup::run(&root)?;
+            let vrrpd = run::build_release(&root)?;
+            demo::run(&root, &vrrpd)
+        }
     }
 }
 
