@@ -38,6 +38,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+fn vrrpd_bin() -> anyhow::Result<PathBuf> {
+    let bin = std::env::var_os("VRRPD_BIN")
+        .map_or_else(|| root().join("target/debug/vrrpd"), PathBuf::from);
+    ensure!(
+        bin.exists(),
+        "{} is missing: build vrrpd first (cargo build)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 /// The namespaces: a switch with two bridges, two directors, a client.
 struct Topology {
     sw: NetNs,
@@ -191,22 +202,36 @@ struct Daemon {
 
 impl Daemon {
     fn vrrpd(ns: &NetNs, config: &str) -> anyhow::Result<Self> {
-        let bin = std::env::var_os("VRRPD_BIN")
-            .map_or_else(|| root().join("target/debug/vrrpd"), PathBuf::from);
-        ensure!(
-            bin.exists(),
-            "{} is missing: build vrrpd first (cargo build)",
-            bin.display()
-        );
+        let bin = vrrpd_bin()?;
         Self::spawn(ns, false, |dir| {
             let mut c = Command::new("ip");
             c.args(["netns", "exec", ns.name()])
                 .arg(&bin)
                 .args(["run", "--config"])
                 .arg(root().join(config));
-            let _ = dir;
+            c.arg("--socket")
+                .arg(dir.join("vrrpd.sock"))
+                .arg("--pidfile")
+                .arg(dir.join("vrrpd.pid"));
             c
         })
+    }
+
+    /// `vrrpd status --json` of this daemon, one object per instance.
+    fn status(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let out = Command::new(vrrpd_bin()?)
+            .args(["status", "--json", "--socket"])
+            .arg(self.run_dir.join("vrrpd.sock"))
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "vrrpd status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| Ok(serde_json::from_str(l)?))
+            .collect()
     }
 
     fn keepalived(ns: &NetNs, config: &str) -> anyhow::Result<Self> {
@@ -400,6 +425,47 @@ fn run(tag: &str, sides: [Side; 2]) -> anyhow::Result<()> {
     let refs: Vec<&Daemon> = daemons.iter().collect();
     t.expect("at start", &D1_INITIAL, &D2_INITIAL, &refs)?;
     t.client_reaches_vip1_at(&mac1)?;
+    // `vrrpd status` on each vrrpd: the seed's states, and the backups verifying adverts.
+    for (n, side) in sides.iter().enumerate() {
+        if matches!(side, Side::Vrrpd) {
+            let status = daemons[n].status()?;
+            let states: Vec<(String, String)> = status
+                .iter()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or("").to_owned(),
+                        s["state"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
+            let mine = if n == 0 {
+                ["VI_1", "VI_2"]
+            } else {
+                ["VI_3", "VI_4"]
+            };
+            for (name, state) in &states {
+                let want = if mine.contains(&name.as_str()) {
+                    "MASTER"
+                } else {
+                    "BACKUP"
+                };
+                ensure!(
+                    state == want,
+                    "director {}: {name} is {state}, expected {want}: {states:?}",
+                    n + 1
+                );
+            }
+            let backup = status
+                .iter()
+                .find(|s| s["state"] == "BACKUP")
+                .context("a BACKUP instance")?;
+            ensure!(
+                backup["counters"]["valid"].as_u64().unwrap_or(0) > 0,
+                "director {}: no valid adverts counted: {backup}",
+                n + 1
+            );
+        }
+    }
     t.d[0].ip(&["link", "set", "eth0", "down"])?;
     t.expect("eth0 down on director 1", &[], &ALL, &refs)?;
     t.client_reaches_vip1_at(&mac2)?;

@@ -20,6 +20,12 @@ pub struct RunArgs {
     /// Syntax of the configuration (default: YAML for .yaml/.yml, keepalived otherwise).
     #[arg(long, value_enum, requires = "config")]
     format: Option<Format>,
+    /// Answer `vrrpd status --socket PATH` on this Unix socket (with `--config`).
+    #[arg(long, requires = "config")]
+    socket: Option<std::path::PathBuf>,
+    /// Write the daemon's pid here while it runs.
+    #[arg(long)]
+    pidfile: Option<std::path::PathBuf>,
     /// Without `--config`: interface to attach the XDP program to and watch (repeatable).
     #[arg(long = "interface", short = 'i')]
     interfaces: Vec<String>,
@@ -29,6 +35,23 @@ pub struct RunArgs {
     /// Seconds between two counter reports.
     #[arg(long, default_value_t = 1.0)]
     stats_interval: f64,
+}
+
+/// The pid file, removed when the daemon exits.
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn create(path: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing the pid file {}", path.display()))?;
+        Ok(Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -44,7 +67,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             "configuration loaded"
         );
         let controller = vrrpd::controller::Controller::new(&loaded.config).await?;
-        return controller.run().await;
+        let _pidfile = args.pidfile.as_deref().map(PidFile::create).transpose()?;
+        return controller.run(args.socket.clone()).await;
     }
     let interfaces = args.interfaces.clone();
     let mut dataplane = Dataplane::load().context("loading the XDP program")?;

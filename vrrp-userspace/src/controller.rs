@@ -51,6 +51,21 @@ struct Io {
     next_advert: Option<(Instant, Duration)>,
 }
 
+/// What `vrrpd status` shows: one line per instance (JSON objects with `--json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub state: String,
+    /// The sender of the last valid advert the kernel saw, with its priority.
+    pub last_advert_from: Option<IpAddr>,
+    pub last_advert_priority: u8,
+    /// The instance's non-zero counters (see docs/dataplane.md).
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
 /// The running daemon.
 pub struct Controller {
     dp: Dataplane,
@@ -256,8 +271,75 @@ impl Controller {
         self.started.elapsed()
     }
 
+    /// The state of every instance, for `vrrpd status`.
+    pub fn status(&self) -> Vec<InstanceStatus> {
+        self.io
+            .iter()
+            .zip(&self.fsm)
+            .map(|(io, inst)| {
+                let learned = self.dp.runtime(io.slot).ok().map(|r| r.learned);
+                let from = learned.filter(|l| l.last_valid_ns != 0).map(|l| {
+                    if io.own.is_ipv4() {
+                        IpAddr::V4(Ipv4Addr::new(
+                            l.master_address[0],
+                            l.master_address[1],
+                            l.master_address[2],
+                            l.master_address[3],
+                        ))
+                    } else {
+                        IpAddr::V6(Ipv6Addr::from(l.master_address))
+                    }
+                });
+                let counters = self
+                    .dp
+                    .instance_counters(io.slot)
+                    .map(|c| {
+                        c.iter()
+                            .filter(|(_, v)| *v != 0)
+                            .map(|(n, v)| (n.to_owned(), v))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                InstanceStatus {
+                    name: io.name.clone(),
+                    interface: io.interface.clone(),
+                    vrid: io.vrid,
+                    priority: io.priority,
+                    state: inst.state.to_string(),
+                    last_advert_from: from,
+                    last_advert_priority: learned.map_or(0, |l| l.master_priority),
+                    counters,
+                }
+            })
+            .collect()
+    }
+
+    /// Answers one status request on the control socket: JSON lines, one per instance.
+    async fn serve_status(&self, mut stream: tokio::net::UnixStream) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut out = String::new();
+        for status in self.status() {
+            if let Ok(line) = serde_json::to_string(&status) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        let _ = stream.write_all(out.as_bytes()).await;
+    }
+
     /// Runs until SIGTERM or SIGINT; then leaves cleanly (priority 0, VIPs removed).
-    pub async fn run(mut self) -> anyhow::Result<()> {
+    /// `socket`: where to answer `vrrpd status` (none by default: no fixed global paths).
+    pub async fn run(mut self, socket: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+        let listener = match &socket {
+            Some(path) => {
+                let _ = std::fs::remove_file(path);
+                Some(
+                    tokio::net::UnixListener::bind(path)
+                        .with_context(|| format!("listening on {}", path.display()))?,
+                )
+            }
+            None => None,
+        };
         let mut events =
             crate::sys::async_fd(self.dp.events_fd()).context("watching the event ring buffer")?;
         let mut link_changes = Netlink::watch_links().context("watching link changes")?;
@@ -287,6 +369,9 @@ impl Controller {
                 }
                 () = tokio::time::sleep_until(deadline) => self.timers().await,
                 Some(link) = link_changes.recv() => self.link_change(link.name, link.up).await,
+                Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    self.serve_status(stream).await;
+                }
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
             }
@@ -303,6 +388,9 @@ impl Controller {
             }
         }
         self.dp.detach_all()?;
+        if let Some(path) = &socket {
+            let _ = std::fs::remove_file(path);
+        }
         tracing::info!("stopped: VIPs removed, XDP program detached");
         Ok(())
     }

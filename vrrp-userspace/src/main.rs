@@ -21,6 +21,15 @@ struct Cli {
 enum Command {
     /// Attach the XDP program and run in the foreground until SIGINT/SIGTERM.
     Run(cmd_run::RunArgs),
+    /// Show the instances of a running daemon (`vrrpd run --socket PATH`).
+    Status {
+        /// The daemon's control socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// One JSON object per instance instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a configuration (YAML, or keepalived.conf syntax); exit 1 on errors.
     Check {
         /// The configuration file.
@@ -74,6 +83,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the tokio runtime")?;
             runtime.block_on(cmd_run::run(args))
         }
+        Command::Status { socket, json } => cmd_status(&socket, json),
         Command::Check { config, format } => cmd_config::check(&config, format),
         Command::Convert { file, format } => cmd_config::convert(&file, format),
         Command::Inspect {
@@ -91,4 +101,45 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_target(false)
         .init();
+}
+
+/// `vrrpd status`: one request on the daemon's control socket.
+fn cmd_status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).with_context(|| {
+        format!(
+            "connecting to {} (is vrrpd running with --socket?)",
+            socket.display()
+        )
+    })?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .context("reading the status")?;
+    for line in text.lines() {
+        if json {
+            println!("{line}");
+            continue;
+        }
+        let s: vrrpd::controller::InstanceStatus =
+            serde_json::from_str(line).context("decoding the status")?;
+        let from = s.last_advert_from.map_or("-".to_owned(), |a| {
+            format!("{a} (priority {})", s.last_advert_priority)
+        });
+        let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "({}) {:<6} {} vrid {} priority {}  last advert from {from}\n    {}",
+            s.name,
+            s.state,
+            s.interface,
+            s.vrid,
+            s.priority,
+            if counters.is_empty() {
+                "-".to_owned()
+            } else {
+                counters.join(" ")
+            }
+        );
+    }
+    Ok(())
 }
