@@ -24,7 +24,7 @@ use crate::{
     sys::PacketSocket,
     wire::{
         advert::{Advert, IpHeader},
-        ah, arp, ethernet, frame, ipv4, ipv6, vrrp,
+        ah, arp, ethernet, frame, ipv4, ipv6, ndp, vrrp,
     },
 };
 
@@ -638,19 +638,20 @@ impl Controller {
         Ok(())
     }
 
-    /// `repeat` gratuitous ARPs per IPv4 virtual address. (Unsolicited NAs for IPv6 VIPs
-    /// are not sent yet.)
+    /// `repeat` gratuitous ARPs per IPv4 virtual address, unsolicited neighbour
+    /// advertisements per IPv6 one.
     fn gratuitous(&mut self, index: usize, repeat: u32) {
         let io = &self.io[index];
         let Some(socket) = self.sockets.get(&io.interface) else {
             return;
         };
         for vip in &io.vips {
-            if let IpAddr::V4(address) = vip.address {
-                let frame = arp::Repr::gratuitous(io.mac, address).frame();
-                for _ in 0..repeat {
-                    let _ = socket.send(&frame);
-                }
+            let frame = match vip.address {
+                IpAddr::V4(address) => arp::Repr::gratuitous(io.mac, address).frame(),
+                IpAddr::V6(address) => ndp::unsolicited_frame(io.mac, address),
+            };
+            for _ in 0..repeat {
+                let _ = socket.send(&frame);
             }
         }
     }

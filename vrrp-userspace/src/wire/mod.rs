@@ -18,6 +18,7 @@ pub mod ethernet;
 pub mod frame;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod vrrp;
 
 use std::fmt;
