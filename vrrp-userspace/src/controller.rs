@@ -16,7 +16,7 @@ use vrrp_common::maps::{Event as KernelEvent, event};
 
 use crate::{
     auth::Password,
-    config::model::{AuthKind, Config, InitialState, Notify, VirtualAddress},
+    config::model::{AuthKind, Config, Notify, VirtualAddress},
     dataplane::{Auth, DEFAULT_HMAC_BUDGET, Dataplane, InstanceSpec},
     fsm::{self, Action, Event, Instance, Params, State},
     netlink::Netlink,
@@ -155,17 +155,9 @@ impl Controller {
             let slot = index as u32;
             dp.install(slot, &spec.build())
                 .with_context(|| format!("({}) installing in the XDP program", inst.name))?;
-            let garp = inst.garp.unwrap_or(config.global.garp);
-            fsm_instances.push(Instance::new(Params {
-                name: inst.name.clone(),
-                priority: inst.priority.get(),
-                interval_cs,
-                preempt: inst.preempt,
-                preempt_delay: inst.preempt_delay.as_duration(),
-                start_master: inst.start_state() == InitialState::Master,
-                garp_repeat: garp.master_repeat,
-                garp_delay: garp.master_delay.as_duration(),
-            }));
+            let params =
+                Params::from_config(config, index).context("instance index out of range")?;
+            fsm_instances.push(Instance::new(params));
             io.push(Io {
                 name: inst.name.clone(),
                 interface: inst.interface.clone(),
@@ -212,18 +204,7 @@ impl Controller {
                     .with_context(|| format!("opening a packet socket on {name}"))?,
             );
         }
-        let groups = config
-            .sync_groups
-            .iter()
-            .map(|g| Group {
-                name: g.name.clone(),
-                members: g
-                    .members
-                    .iter()
-                    .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
-                    .collect(),
-            })
-            .collect();
+        let groups = Group::from_config(config);
         let mut controller = Self {
             dp,
             nl,

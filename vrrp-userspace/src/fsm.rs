@@ -61,6 +61,22 @@ pub struct Params {
 }
 
 impl Params {
+    /// The parameters of instance `index` of `config`.
+    pub fn from_config(config: &crate::config::Config, index: usize) -> Option<Self> {
+        let inst = config.instances.get(index)?;
+        let garp = inst.garp.unwrap_or(config.global.garp);
+        Some(Self {
+            name: inst.name.clone(),
+            priority: inst.priority.get(),
+            interval_cs: u16::try_from(inst.advert_interval.centis()).unwrap_or(u16::MAX),
+            preempt: inst.preempt,
+            preempt_delay: inst.preempt_delay.as_duration(),
+            start_master: inst.start_state() == crate::config::model::InitialState::Master,
+            garp_repeat: garp.master_repeat,
+            garp_delay: garp.master_delay.as_duration(),
+        })
+    }
+
     pub fn interval(&self) -> Duration {
         Duration::from_millis(u64::from(self.interval_cs) * 10)
     }

@@ -26,6 +26,24 @@ pub enum Item {
     Log(String),
 }
 
+impl Group {
+    /// The sync groups of `config`, members as indices into its instances.
+    pub fn from_config(config: &crate::config::Config) -> Vec<Self> {
+        config
+            .sync_groups
+            .iter()
+            .map(|g| Self {
+                name: g.name.clone(),
+                members: g
+                    .members
+                    .iter()
+                    .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 /// What one event did, in the order it happened (keepalived logs a member's own
 /// transition before the group order it causes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use std::{
 
 use serde::Deserialize;
 use vrrpd::{
-    config::{self, model::Config},
+    config,
     fsm::{Action, Event, Instance, Params, State},
     sync::{self, Group},
 };
@@ -76,43 +76,19 @@ struct Director {
     garps: Vec<(Duration, String)>,
 }
 
-fn params(config: &Config, i: usize) -> Params {
-    let inst = &config.instances[i];
-    let garp = inst.garp.unwrap_or(config.global.garp);
-    Params {
-        name: inst.name.clone(),
-        priority: inst.priority.get(),
-        interval_cs: inst.advert_interval.centis() as u16,
-        preempt: inst.preempt,
-        preempt_delay: inst.preempt_delay.as_duration(),
-        start_master: inst.start_state() == config::model::InitialState::Master,
-        garp_repeat: garp.master_repeat,
-        garp_delay: garp.master_delay.as_duration(),
-    }
-}
-
 impl Director {
     fn new(spec: &DirectorSpec, root: &Path) -> Self {
         let config = config::load(&root.join(&spec.config), None)
             .unwrap_or_else(|e| panic!("{}", e.render()))
             .config;
         let n = config.instances.len();
-        let groups = config
-            .sync_groups
-            .iter()
-            .map(|g| Group {
-                name: g.name.clone(),
-                members: g
-                    .members
-                    .iter()
-                    .map(|m| config.instances.iter().position(|i| &i.name == m).unwrap())
-                    .collect(),
-            })
-            .collect();
+        let groups = Group::from_config(&config);
         Self {
             name: spec.name.clone(),
             address: spec.address,
-            instances: (0..n).map(|i| Instance::new(params(&config, i))).collect(),
+            instances: (0..n)
+                .map(|i| Instance::new(Params::from_config(&config, i).unwrap()))
+                .collect(),
             kernels: (0..n).map(|_| Kernel::default()).collect(),
             groups,
             interfaces: config
