@@ -138,8 +138,8 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
 /// The AH checks that need no copy of the packet, run first so that a flood of replays or
 /// forgeries costs a few reads each: SPI = source, sequence above the counter, and — for
 /// an advert that cannot match a prediction — the HMAC budget. (keepalived checks the ICV
-/// first; the order only changes which counter a bad packet lands in.) The full checks,
-/// these included, run again on the copy for adverts that pass.
+/// first; the order only changes which counter a bad packet lands in.) The other checks
+/// run on the copy for adverts that pass.
 #[inline(always)]
 fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Result<(), Drop> {
     let a = h.ip_off + h.ip_len;
@@ -426,14 +426,8 @@ fn check(
             }
         }
         if h.ah {
-            let a = h.ip_len;
-            if buf.be32(a + 4) != buf.be32(12) {
-                return Err(Drop(counters::BAD_SPI));
-            }
-            sequence = buf.be32(a + 8);
-            if u64::from(sequence) <= timer::sequence(slot) {
-                return Err(Drop(counters::REPLAY));
-            }
+            // SPI and replay were checked by `ah_gate` on these same bytes.
+            sequence = buf.be32(h.ip_len + 8);
         }
         if u16::from(buf.u8(v + 5)) * 100 != cfg.advert_interval_cs {
             return Err(Drop(counters::BAD_INTERVAL));
