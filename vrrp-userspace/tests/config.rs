@@ -281,6 +281,15 @@ fn keywords_includes_and_warnings() {
         warning_at("`use_symlink_paths`"),
         format!("{}:4:5", path.display())
     );
+    // Features read but not acted on yet are named, never dropped silently.
+    assert!(warning_at("unicast peers are not supported").contains("20-vi2.conf"));
+    assert!(warning_at("weighted interface tracking").contains("20-vi2.conf"));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("vrrp_script health checks"))
+    );
     // Passwords longer than 8 bytes are cut, with a warning.
     assert!(warning_at("longer than 8 bytes").contains("10-vi1.conf"));
 }

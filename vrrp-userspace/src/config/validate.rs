@@ -315,12 +315,48 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
                 ));
             }
         }
+        // Read and validated, but not acted on by the daemon yet: say so, never drop silently.
+        if !i.unicast_peers.is_empty() || i.unicast_src.is_some() {
+            out.push(Diagnostic::warning(
+                format!("({name}) unicast peers are not supported by vrrpd yet; it advertises by multicast"),
+                sites.get(Item::Instance, name, "unicast_peers"),
+            ));
+        }
+        if !i.track_scripts.is_empty() {
+            out.push(Diagnostic::warning(
+                format!("({name}) tracked scripts are read but not run by vrrpd yet"),
+                sites.get(Item::Instance, name, "track_scripts"),
+            ));
+        }
+        if i.track_interfaces.iter().any(|t| t.weight.is_some()) {
+            out.push(Diagnostic::warning(
+                format!("({name}) weighted interface tracking is not supported by vrrpd yet; only tracks without a weight (down = FAULT) apply"),
+                sites.get(Item::Instance, name, "track_interfaces"),
+            ));
+        }
         if i.virtual_addresses.is_empty() {
             out.push(Diagnostic::warning(
                 format!("({name}) has no virtual addresses"),
                 sites.get(Item::Instance, name, ""),
             ));
         }
+    }
+    for g in &config.sync_groups {
+        if g.notify != Default::default()
+            || !g.track_interfaces.is_empty()
+            || !g.track_scripts.is_empty()
+        {
+            out.push(Diagnostic::warning(
+                format!("sync group `{}`: notify hooks and tracking at group level are not supported by vrrpd yet (instance-level ones are)", g.name),
+                sites.get(Item::SyncGroup, &g.name, ""),
+            ));
+        }
+    }
+    if !config.scripts.is_empty() {
+        out.push(Diagnostic::warning(
+            "vrrp_script health checks are read but not run by vrrpd yet",
+            None,
+        ));
     }
     out
 }
