@@ -192,6 +192,39 @@ pub fn vector_frames(name: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(frames)
 }
 
+/// A BACKUP instance for the XDP tests: priority 100, preemption, 1 s adverts, the default
+/// HMAC budget; override fields with struct-update syntax.
+pub fn backup_spec<'a>(
+    ifindex: u32,
+    vrid: u8,
+    version: u8,
+    auth: vrrpd::dataplane::Auth<'a>,
+    addresses: &'a [std::net::IpAddr],
+    own: std::net::IpAddr,
+) -> vrrpd::dataplane::InstanceSpec<'a> {
+    vrrpd::dataplane::InstanceSpec {
+        ifindex,
+        vrid,
+        version,
+        priority: 100,
+        preempt: true,
+        auth,
+        interval_cs: 100,
+        addresses,
+        own_address: own,
+        state: vrrp_common::maps::state::BACKUP,
+        hmac_budget: vrrpd::dataplane::DEFAULT_HMAC_BUDGET,
+    }
+}
+
+/// IPv4 addresses from octets.
+pub fn ipv4s(addresses: &[[u8; 4]]) -> Vec<std::net::IpAddr> {
+    addresses
+        .iter()
+        .map(|a| std::net::IpAddr::V4(std::net::Ipv4Addr::from(*a)))
+        .collect()
+}
+
 pub mod adverts {
     //! Frames for the XDP tests, built with vrrpd's own codec.
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -13,11 +13,11 @@ use tests::{
 };
 use vrrp_common::{
     counters as c,
-    maps::{event, master_down_ns, state},
+    maps::{event, master_down_ns},
 };
 use vrrpd::{
     auth::Password,
-    dataplane::{Auth, DEFAULT_HMAC_BUDGET, Dataplane, InstanceSpec},
+    dataplane::{Auth, Dataplane, InstanceSpec},
     sys::PacketSocket,
     wire::{advert::Advert, vrrp},
 };
@@ -28,26 +28,16 @@ const VIPS: [[u8; 4]; 2] = [[192, 0, 2, 10], [192, 0, 2, 11]];
 /// A BACKUP for VRID 51 on veth-a, priority 100, AH with the seed's key.
 fn backup(dp: &mut Dataplane, ifindex: u32, version: u8, interval_cs: u16) -> anyhow::Result<()> {
     let key = Password::new(AH_KEY);
-    let addresses: Vec<IpAddr> = VIPS
-        .iter()
-        .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
-        .collect();
+    let addresses = tests::ipv4s(&VIPS);
+    let auth = if version == 2 {
+        Auth::Ah(&key)
+    } else {
+        Auth::None
+    };
+    let own = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let spec = InstanceSpec {
-        ifindex,
-        vrid: 51,
-        version,
-        priority: 100,
-        preempt: true,
-        auth: if version == 2 {
-            Auth::Ah(&key)
-        } else {
-            Auth::None
-        },
         interval_cs,
-        addresses: &addresses,
-        own_address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        state: state::BACKUP,
-        hmac_budget: DEFAULT_HMAC_BUDGET,
+        ..tests::backup_spec(ifindex, 51, version, auth, &addresses, own)
     };
     dp.install(0, &spec.build())?;
     Ok(())

@@ -14,7 +14,7 @@ use vrrp_common::{
 };
 use vrrpd::{
     auth::Password,
-    dataplane::{Auth, DEFAULT_HMAC_BUDGET, Dataplane, InstanceSpec},
+    dataplane::{Auth, Dataplane, InstanceSpec},
     wire::{vrrp::AUTH_AH, vrrp::AUTH_NONE, vrrp::AUTH_PASS},
 };
 
@@ -59,13 +59,10 @@ impl Table {
     }
 
     fn v4(addresses: &[[u8; 4]]) -> Vec<IpAddr> {
-        addresses
-            .iter()
-            .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
-            .collect()
+        tests::ipv4s(addresses)
     }
 
-    /// A BACKUP instance on the loopback interface, priority 100, 1 s, from `OWN`.
+    /// A BACKUP instance on the loopback interface (where test runs arrive), from `OWN`.
     fn spec<'a>(
         &self,
         vrid: u8,
@@ -73,19 +70,14 @@ impl Table {
         auth: Auth<'a>,
         addresses: &'a [IpAddr],
     ) -> InstanceSpec<'a> {
-        InstanceSpec {
-            ifindex: self.lo,
+        tests::backup_spec(
+            self.lo,
             vrid,
             version,
-            priority: 100,
-            preempt: true,
             auth,
-            interval_cs: 100,
             addresses,
-            own_address: IpAddr::V4(Ipv4Addr::from(OWN)),
-            state: state::BACKUP,
-            hmac_budget: DEFAULT_HMAC_BUDGET,
-        }
+            IpAddr::V4(Ipv4Addr::from(OWN)),
+        )
     }
 
     fn install_all(&mut self) -> anyhow::Result<()> {

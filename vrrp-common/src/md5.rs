@@ -197,11 +197,11 @@ mod tests {
 
     use super::*;
 
-    /// MD5 of a whole message with our compress, padding done here.
-    fn md5_ours(message: &[u8]) -> [u8; 16] {
-        let mut state = INIT;
+    /// Runs `message`, MD5-padded as if `before` bytes had been hashed already, through
+    /// our compress from `state`.
+    fn absorb(mut state: [u32; 4], message: &[u8], before: usize) -> [u32; 4] {
         let mut data: Vec<u8> = message.to_vec();
-        let bits = (message.len() as u64) * 8;
+        let bits = ((before + message.len()) as u64) * 8;
         data.push(0x80);
         while data.len() % 64 != 56 {
             data.push(0);
@@ -210,7 +210,12 @@ mod tests {
         for chunk in data.chunks_exact(64) {
             compress(&mut state, chunk.try_into().unwrap());
         }
-        digest(&state)
+        state
+    }
+
+    /// MD5 of a whole message with our compress.
+    fn md5_ours(message: &[u8]) -> [u8; 16] {
+        digest(&absorb(INIT, message, 0))
     }
 
     #[test]
@@ -230,17 +235,7 @@ mod tests {
             for len in [0usize, 20, 55, 56, 64, 68, 100, 164] {
                 let message: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
                 // Inner hash: midstate, then the message padded as if preceded by 64 bytes.
-                let mut state = inner;
-                let mut data = message.clone();
-                let bits = ((64 + len) as u64) * 8;
-                data.push(0x80);
-                while data.len() % 64 != 56 {
-                    data.push(0);
-                }
-                data.extend_from_slice(&bits.to_le_bytes());
-                for chunk in data.chunks_exact(64) {
-                    compress(&mut state, chunk.try_into().unwrap());
-                }
+                let state = absorb(inner, &message, 64);
                 let ours = hmac_outer(&outer, &digest(&state));
                 let mut mac = Hmac::<md5::Md5>::new_from_slice(key).unwrap();
                 mac.update(&message);

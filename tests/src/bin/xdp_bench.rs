@@ -11,7 +11,6 @@ use std::{
 
 use anyhow::Context as _;
 use tests::adverts::{AH_KEY, fix_ipv4_checksum, frame, v2};
-use vrrp_common::maps::state;
 use vrrpd::{
     auth::Password,
     dataplane::{Auth, Dataplane, InstanceSpec},
@@ -92,22 +91,11 @@ fn main() -> anyhow::Result<()> {
     let mut dp = Dataplane::load().context("loading the XDP program")?;
     let lo = vrrpd::sys::if_index("lo")?;
     let key = Password::new(AH_KEY);
-    let addresses: Vec<IpAddr> = VIPS
-        .iter()
-        .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
-        .collect();
-    let spec = |vrid, version, auth, budget| InstanceSpec {
-        ifindex: lo,
-        vrid,
-        version,
-        priority: 100,
-        preempt: true,
-        auth,
-        interval_cs: 100,
-        addresses: &addresses,
-        own_address: IpAddr::V4(Ipv4Addr::new(192, 168, 200, 1)),
-        state: state::BACKUP,
-        hmac_budget: budget,
+    let addresses = tests::ipv4s(&VIPS);
+    let own = IpAddr::V4(Ipv4Addr::new(192, 168, 200, 1));
+    let spec = |vrid, version, auth, hmac_budget| InstanceSpec {
+        hmac_budget,
+        ..tests::backup_spec(lo, vrid, version, auth, &addresses, own)
     };
     // VRID 51: AH with an unlimited HMAC budget (to time the HMAC itself); VRID 53: AH with
     // a zero budget (the over-budget path); VRID 62: VRRPv3 without authentication.
