@@ -236,17 +236,6 @@ impl Dataplane {
             .map_err(map_error(SLOTS_MAP))
     }
 
-    /// Stops the program looking at adverts for `key`.
-    pub fn uninstall(&mut self, key: &InstanceKey) -> Result<(), DataplaneError> {
-        match self.slots()?.remove(key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(DataplaneError::Map {
-                map: SLOTS_MAP,
-                source,
-            }),
-        }
-    }
-
     fn write_config(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
         self.array_mut::<InstanceConfig>(CONFIG_MAP)?
             .set(slot, *config, 0)
