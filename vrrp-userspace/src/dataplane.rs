@@ -460,11 +460,6 @@ impl Dataplane {
         }
     }
 
-    /// The interfaces the program is attached to.
-    pub fn attachments(&self) -> &[Attachment] {
-        &self.attached
-    }
-
     /// Detaches from every interface. Also done on drop.
     pub fn detach_all(&mut self) -> Result<(), DataplaneError> {
         let attached = std::mem::take(&mut self.attached);
