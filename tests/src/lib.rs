@@ -176,12 +176,9 @@ impl VethPair {
     }
 }
 
-/// The frames of a capture in `../shared/vectors` (override the folder with
-/// `VRRPD_VECTORS`).
+/// The frames of a keepalived capture in the repository's `testdata/vectors`.
 pub fn vector_frames(name: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-    let dir = std::env::var_os("VRRPD_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors");
     let path = dir.join(name);
     let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = pcap_file::pcap::PcapReader::new(file)?;

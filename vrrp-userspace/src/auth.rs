@@ -145,7 +145,7 @@ mod tests {
             .collect()
     }
 
-    /// The check value of ../shared/vectors/README.md: VRID 51's first advert, key `k@l`.
+    /// The check value of testdata/vectors/README.md: VRID 51's first advert, key `k@l`.
     #[test]
     fn keepalived_check_value() {
         let ip = hex("45c0 0044 0001 0000 ff33 5205 c0a8 c805 e000 0012");

@@ -1,4 +1,4 @@
-//! The wire codec against real keepalived captures (../shared/vectors) and generated input:
+//! The wire codec against real keepalived captures (testdata/vectors) and generated input:
 //! every frame decodes, re-emits byte-identical and verifies; every truncation fails cleanly;
 //! generated adverts round-trip; arbitrary bytes never panic.
 use std::{
@@ -19,11 +19,9 @@ use vrrpd::{
     },
 };
 
-/// `../shared/vectors` beside the repository (override with `VRRPD_VECTORS`).
+/// The keepalived captures kept in the repository (`testdata/vectors`).
 fn vectors_dir() -> PathBuf {
-    std::env::var_os("VRRPD_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors")
 }
 
 const AH_KEY: &[u8] = b"k@l";
@@ -37,12 +35,7 @@ const FILES: [&str; 4] = [
 
 fn frames(name: &str) -> Vec<Vec<u8>> {
     let path = vectors_dir().join(name);
-    let file = File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (set VRRPD_VECTORS to the vectors folder)",
-            path.display()
-        )
-    });
+    let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = PcapReader::new(file).expect("a pcap capture");
     let mut out = Vec::new();
     while let Some(packet) = reader.next_packet() {

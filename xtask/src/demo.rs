@@ -196,6 +196,10 @@ impl Lab {
     /// SIGTERM to director `director`'s daemon (the first started is director 1).
     fn stop(&mut self, index: usize) -> anyhow::Result<()> {
         if let Some(child) = self.daemons.get_mut(index) {
+            if child.try_wait()?.is_some() {
+                // Already gone (stopped by the story, or exited): nothing to say.
+                return Ok(());
+            }
             Command::new("kill")
                 .arg("-TERM")
                 .arg(child.id().to_string())

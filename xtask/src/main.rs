@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use setup::Needs;
 
 mod demo;
 mod run;
 mod setup;
+mod setup_check;
 mod test;
 
 #[derive(Debug, Parser)]
@@ -20,7 +22,15 @@ struct Cli {
 enum Command {
     /// Install what building and testing need: nightly rust-src, bpf-linker (built against
     /// nightly's libLLVM), cargo-fuzz, and (as root on Debian) the test packages. Idempotent.
-    Setup,
+    Setup {
+        /// Install only what this needs (`build`, `demo`); everything by default.
+        #[arg(long, value_enum, default_value = "all")]
+        only: Needs,
+    },
+    /// Prove the install path: run `cargo xtask setup` in a scratch HOME and CARGO_HOME
+    /// where bpf-linker and cargo-fuzz are absent, then build vrrpd with the bpf-linker it
+    /// produced. CI runs this on every submission.
+    SetupCheck,
     /// Set up, then build vrrpd (with its embedded XDP program) in release mode.
     Build,
     /// Build, then run `vrrpd run ARGS...` in the foreground (Ctrl-C stops and detaches).
@@ -48,13 +58,14 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match Cli::parse().command {
-        Command::Setup => setup::run(&root),
+        Command::Setup { only } => setup::run(&root, only),
+        Command::SetupCheck => setup_check::run(&root),
         Command::Build => {
-            setup::run(&root)?;
+            setup::run(&root, Needs::Build)?;
             run::build_release(&root).map(drop)
         }
         Command::BuildAndLoad { config, mut args } => {
-            setup::run(&root)?;
+            setup::run(&root, Needs::Build)?;
             let vrrpd = run::build_release(&root)?;
             if let Some(config) = config {
                 let config = std::path::absolute(&config).unwrap_or(config);
@@ -63,15 +74,15 @@ fn main() -> anyhow::Result<()> {
             run::exec_vrrpd(&vrrpd, &args)
         }
         Command::Test => {
-            setup::run(&root)?;
+            setup::run(&root, Needs::All)?;
             test::run(&root)
         }
         Command::Bench { what } => {
-            setup::run(&root)?;
+            setup::run(&root, Needs::All)?;
             run::bench(&root, what)
         }
         Command::Demo => {
-            setup::run(&root)?;
+            setup::run(&root, Needs::Demo)?;
             let vrrpd = run::build_release(&root)?;
             demo::run(&root, &vrrpd)
         }

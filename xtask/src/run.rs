@@ -30,6 +30,23 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// The toolchain the XDP program, its clippy run and the fuzz targets need.
+pub const NIGHTLY: &str = "nightly";
+
+/// A program (`cargo`, `rustc`) of the rustup toolchain `toolchain`: `rustup run TOOLCHAIN
+/// PROGRAM`. Never `$CARGO +toolchain`: `$CARGO` is the toolchain's own binary, and only
+/// rustup's proxy understands `+toolchain`.
+pub fn rustup_run(toolchain: &str, program: &str) -> Command {
+    let mut command = Command::new("rustup");
+    command.args(["run", toolchain, program]);
+    command
+}
+
+/// A `cargo` command of the nightly toolchain.
+pub fn nightly_cargo() -> Command {
+    rustup_run(NIGHTLY, "cargo")
+}
+
 /// Prints a step header so long steps never look hung.
 pub fn step(what: &str) {
     eprintln!("\x1b[1m==> {what}\x1b[0m");

@@ -6,6 +6,9 @@
 //!    reused, a broken one rebuilt);
 //! 3. `cargo-fuzz`, to build the fuzz targets;
 //! 4. as root on Debian: the packages the tests use. Elsewhere: the exact command to run.
+//!
+//! Each command installs only what it needs ([`Needs`]): building needs 1 and 2, the demo
+//! adds iproute2, the test suite and the benchmarks need everything.
 use std::{
     fs,
     os::unix::fs::symlink,
@@ -15,13 +18,12 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::run::{cargo, output, status, step};
+use crate::run::{NIGHTLY, cargo, nightly_cargo, output, rustup_run, status, step};
 
-const NIGHTLY: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
-/// Debian packages the tests and the demo use.
-pub const PACKAGES: [&str; 7] = [
+/// Debian packages the tests and the benchmarks use.
+const TEST_PACKAGES: [&str; 7] = [
     "keepalived",
     "tcpdump",
     "tshark",
@@ -30,24 +32,40 @@ pub const PACKAGES: [&str; 7] = [
     "bpftool",
     "python3-scapy",
 ];
+/// Debian packages the demo uses (`ip` for namespaces, veths and addresses).
+const DEMO_PACKAGES: [&str; 1] = ["iproute2"];
 
-pub fn run(root: &Path) -> anyhow::Result<()> {
+/// What a command needs installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Needs {
+    /// Building vrrpd: nightly rust-src and bpf-linker.
+    Build,
+    /// The demo: what building needs, and iproute2.
+    Demo,
+    /// The test suite and the benchmarks: everything, cargo-fuzz and the test packages too.
+    All,
+}
+
+pub fn run(root: &Path, needs: Needs) -> anyhow::Result<()> {
     let sysroot = nightly_sysroot()?;
     rust_src(root, &sysroot)?;
     bpf_linker(&sysroot)?;
-    cargo_fuzz()?;
-    debian_packages()?;
+    match needs {
+        Needs::Build => step("[setup 3/4] cargo-fuzz: not needed for this command"),
+        Needs::Demo => step("[setup 3/4] cargo-fuzz: not needed for the demo"),
+        Needs::All => cargo_fuzz()?,
+    }
+    match needs {
+        Needs::Build => step("[setup 4/4] Debian packages: none needed for this command"),
+        Needs::Demo => debian_packages(&DEMO_PACKAGES)?,
+        Needs::All => debian_packages(&TEST_PACKAGES)?,
+    }
     step("setup complete");
     Ok(())
 }
 
 fn nightly_sysroot() -> anyhow::Result<PathBuf> {
-    let sysroot = output(Command::new("rustc").args([
-        &format!("+{NIGHTLY}"),
-        "--print",
-        "sysroot",
-    ]))
-    .context(
+    let sysroot = output(rustup_run(NIGHTLY, "rustc").args(["--print", "sysroot"])).context(
         "the nightly toolchain is missing; install it with `rustup toolchain install nightly`",
     )?;
     Ok(PathBuf::from(sysroot))
@@ -131,15 +149,9 @@ fn bpf_linker(sysroot: &Path) -> anyhow::Result<()> {
         }
     ));
     status(
-        cargo()
+        nightly_cargo()
             .env("LLVM_PREFIX", &prefix)
-            .args([
-                &format!("+{NIGHTLY}"),
-                "install",
-                "bpf-linker",
-                "--force",
-                "--locked",
-            ])
+            .args(["install", "bpf-linker", "--force", "--locked"])
             .args([
                 "--version",
                 BPF_LINKER_VERSION,
@@ -150,7 +162,10 @@ fn bpf_linker(sysroot: &Path) -> anyhow::Result<()> {
     )
     .context("building bpf-linker")?;
     if output(Command::new("bpf-linker").arg("--version")).is_none() {
-        bail!("bpf-linker was installed but does not run; is ~/.cargo/bin on PATH?");
+        bail!(
+            "bpf-linker was installed in {} but does not run from PATH; add that folder to PATH",
+            cargo_bin()?.display()
+        );
     }
     Ok(())
 }
@@ -170,8 +185,17 @@ fn cargo_fuzz() -> anyhow::Result<()> {
     ]))
 }
 
-fn debian_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES
+/// Where `cargo install` puts binaries: `$CARGO_HOME/bin`, by default `~/.cargo/bin`.
+fn cargo_bin() -> anyhow::Result<PathBuf> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cargo"),
+    };
+    Ok(home.join("bin"))
+}
+
+fn debian_packages(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {

@@ -3,7 +3,7 @@ use std::{path::Path, process::Command};
 
 use anyhow::bail;
 
-use crate::run::{cargo, output, status, step};
+use crate::run::{cargo, nightly_cargo, output, status, step};
 
 /// Fuzz targets, each run this many iterations after building (bounded, seconds each).
 const FUZZ_RUNS: &str = "-runs=20000";
@@ -11,9 +11,9 @@ const FUZZ_RUNS: &str = "-runs=20000";
 /// Each fuzz target with the folders (from the repository root) that seed its corpus, so
 /// the bounded run starts from real input instead of random bytes.
 const FUZZ_TARGETS: [(&str, &[&str]); 5] = [
-    ("frame", &["../shared/vectors"]),
-    ("advert", &["../shared/vectors"]),
-    ("pcap", &["../shared/vectors"]),
+    ("frame", &["testdata/vectors"]),
+    ("advert", &["testdata/vectors"]),
+    ("pcap", &["testdata/vectors"]),
     (
         "keepalived_conf",
         &[
@@ -47,9 +47,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 
     step("[test 3/5] clippy (XDP program, bpfel-unknown-none)");
     status(
-        Command::new("cargo")
+        nightly_cargo()
             .current_dir(root)
-            .args(["+nightly", "clippy", "--package", "vrrp-ebpf", "--release"])
+            .args(["clippy", "--package", "vrrp-ebpf", "--release"])
             .args([
                 "--target",
                 "bpfel-unknown-none",
@@ -70,17 +70,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 
     step("[test 5/5] fuzz targets: build, then a bounded run of each");
     let fuzz = root.join("fuzz");
-    status(
-        Command::new("cargo")
-            .current_dir(&fuzz)
-            .args(["+nightly", "fuzz", "build"]),
-    )?;
-    let listed = output(
-        Command::new("cargo")
-            .current_dir(&fuzz)
-            .args(["+nightly", "fuzz", "list"]),
-    )
-    .unwrap_or_default();
+    status(nightly_cargo().current_dir(&fuzz).args(["fuzz", "build"]))?;
+    let listed =
+        output(nightly_cargo().current_dir(&fuzz).args(["fuzz", "list"])).unwrap_or_default();
     let mut listed: Vec<&str> = listed.lines().collect();
     let mut known: Vec<&str> = FUZZ_TARGETS.iter().map(|(t, _)| *t).collect();
     listed.sort_unstable();
@@ -94,9 +86,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         let corpus = fuzz.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
         status(
-            Command::new("cargo")
+            nightly_cargo()
                 .current_dir(&fuzz)
-                .args(["+nightly", "fuzz", "run", target])
+                .args(["fuzz", "run", target])
                 .arg(&corpus)
                 .args(seeds.iter().map(|s| root.join(s)))
                 .args(["--", FUZZ_RUNS]),

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn keepalived_header_bytes() {
-        // The first AH advert of the seed case study (../shared/vectors/README.md).
+        // The first AH advert of the seed case study (testdata/vectors/README.md).
         let mut out = Vec::new();
         sample().emit(48, &mut out).unwrap();
         let expected = [

@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn keepalived_v2_bytes() {
-        // From ../shared/vectors/README.md: the VRRP part of VRID 51's first advert.
+        // From testdata/vectors/README.md: the VRRP part of VRID 51's first advert.
         let mut out = Vec::new();
         v2().emit(&V4, &mut out).unwrap();
         let expected = [
