@@ -152,7 +152,7 @@ fn master_down_follows_the_last_advert_by_three_intervals_and_the_skew() -> anyh
     // VRRPv3, 0.1 s adverts: master down = 0.3 s + (256 - 100) / 256 × 0.1 s = 0.3609375 s.
     const INTERVAL_CS: u16 = 10;
     backup(&mut dp, ifindex, 3, INTERVAL_CS)?;
-    let master_down = Duration::from_nanos(master_down_ns(100, INTERVAL_CS));
+    let master_down = Duration::from_nanos(master_down_ns(3, 100, INTERVAL_CS));
     dp.arm_timer(0, master_down)?;
     let socket = pair.b.run(|| Ok(PacketSocket::open(VethPair::B)?))?;
     let advert = Advert {

@@ -305,20 +305,25 @@ impl InstanceConfig {
     }
 }
 
-/// Master-down interval (RFC 5798 §6.1): `3 × interval + skew`, with
-/// `skew = (256 − priority) × interval / 256` (for VRRPv2 the interval is whole seconds, so
-/// this is RFC 3768's `(256 − priority) / 256` s). Never truncated to whole seconds.
+/// Master-down interval (RFC 5798 §6.1, keepalived's `VRRP_MS_DOWN_TIMER`):
+/// `3 × interval + skew` ([`skew_ns`]). Never truncated to whole seconds.
 #[inline(always)]
-pub const fn master_down_ns(priority: u8, interval_cs: u16) -> u64 {
+pub const fn master_down_ns(version: u8, priority: u8, interval_cs: u16) -> u64 {
     let interval_ns = interval_cs as u64 * 10_000_000;
-    3 * interval_ns + skew_ns(priority, interval_cs)
+    3 * interval_ns + skew_ns(version, priority, interval_cs)
 }
 
-/// Skew time (RFC 5798 §6.1): `(256 − priority) × interval / 256`.
+/// Skew time as keepalived computes it (`VRRP_TIMER_SKEW`): VRRPv2 (RFC 3768 §6.1)
+/// `(256 − priority) / 256` s whatever the advert interval; VRRPv3 (RFC 5798 §6.1)
+/// `(256 − priority) × interval / 256`.
 #[inline(always)]
-pub const fn skew_ns(priority: u8, interval_cs: u16) -> u64 {
-    let interval_ns = interval_cs as u64 * 10_000_000;
-    (256 - priority as u64) * interval_ns / 256
+pub const fn skew_ns(version: u8, priority: u8, interval_cs: u16) -> u64 {
+    let unit_ns = if version == 3 {
+        interval_cs as u64 * 10_000_000
+    } else {
+        1_000_000_000
+    };
+    (256 - priority as u64) * unit_ns / 256
 }
 
 // `aya::Pod` is an unsafe trait: this module is the one place vrrp-common needs `unsafe`.

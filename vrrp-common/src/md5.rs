@@ -249,9 +249,12 @@ mod tests {
     fn master_down_matches_the_rfc() {
         use crate::maps::{master_down_ns, skew_ns};
         // RFC 3768: priority 100, 1 s: skew 156/256 s = 0.609375 s, master down 3.609375 s.
-        assert_eq!(skew_ns(100, 100), 609_375_000);
-        assert_eq!(master_down_ns(100, 100), 3_609_375_000);
+        assert_eq!(skew_ns(2, 100, 100), 609_375_000);
+        assert_eq!(master_down_ns(2, 100, 100), 3_609_375_000);
+        // VRRPv2 with a 3 s interval: the skew stays 156/256 s (keepalived).
+        assert_eq!(skew_ns(2, 100, 300), 609_375_000);
+        assert_eq!(master_down_ns(2, 100, 300), 9_609_375_000);
         // VRRPv3 scales the skew by the interval: 0.5 s at priority 200 → 0.109375 s.
-        assert_eq!(skew_ns(200, 50), 109_375_000);
+        assert_eq!(skew_ns(3, 200, 50), 109_375_000);
     }
 }

@@ -625,10 +625,18 @@ pub extern "C" fn vrrp_decide(
     };
     if cfg.state == state::BACKUP {
         if advert.priority == 0 {
-            timer::arm(slot, rt, skew_ns(cfg.priority, advert.interval_cs));
+            timer::arm(
+                slot,
+                rt,
+                skew_ns(cfg.version, cfg.priority, advert.interval_cs),
+            );
             emit(event(event::PRIORITY_ZERO));
         } else if advert.priority >= cfg.priority || cfg.preempt == 0 {
-            timer::arm(slot, rt, master_down_ns(cfg.priority, advert.interval_cs));
+            timer::arm(
+                slot,
+                rt,
+                master_down_ns(cfg.version, cfg.priority, advert.interval_cs),
+            );
         }
         return 0;
     }

@@ -66,9 +66,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             instances = loaded.config.instances.len(),
             "configuration loaded"
         );
-        let controller = vrrpd::controller::Controller::new(&loaded.config).await?;
+        let daemon = vrrpd::daemon::Daemon::new(&loaded.config).await?;
         let _pidfile = args.pidfile.as_deref().map(PidFile::create).transpose()?;
-        return controller.run(args.socket.clone()).await;
+        return daemon.run(args.socket.clone()).await;
     }
     let interfaces = args.interfaces.clone();
     let mut dataplane = Dataplane::load().context("loading the XDP program")?;

@@ -1,17 +1,21 @@
 //! The VRRP state machine of one instance (RFC 5798 §6.4 with keepalived's choices). Pure:
-//! `step(instance, event, now) -> actions`, no I/O, no clock; the runtime turns the
+//! `step(instance, event, now) -> actions`, no I/O, no clock; the controller turns the
 //! actions into map writes, adverts, addresses and notifications. Sync groups are in
 //! `sync`, on top of this.
 //!
 //! Which adverts change anything is decided in the kernel (see `vrrp-ebpf`): the events
 //! here are what it reports (a higher or lower priority seen as MASTER, priority 0, the
-//! master-down timer) plus what the daemon itself observes (interfaces, start, stop).
+//! master-down timer) plus what the daemon itself observes (interfaces, start, stop) and
+//! the instance's own timers: the advert interval and the gratuitous ARP bursts are
+//! deadlines kept here ([`Instance::deadline`]); the controller reports [`Event::Timer`]
+//! when one is due, so tests inject time instead of sleeping (STYLE 6).
 use std::{collections::BTreeSet, fmt, time::Duration};
 
+use serde::{Deserialize, Serialize};
 use vrrp_common::maps::{master_down_ns, skew_ns};
 
 /// An instance's state (RFC 5798 §6.4, keepalived's FAULT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum State {
     Init,
     Backup,
@@ -41,39 +45,66 @@ impl State {
             Self::Fault => state::FAULT,
         }
     }
-}
 
+    /// The word keepalived's `notify` script gets: STOP for an instance that stopped.
+    pub fn notify_word(self) -> &'static str {
+        match self {
+            Self::Init => "STOP",
+            Self::Backup => "BACKUP",
+            Self::Master => "MASTER",
+            Self::Fault => "FAULT",
+        }
+    }
+}
 /// What the state machine needs from an instance's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Params {
     pub name: String,
     pub priority: u8,
+    /// VRRP version (2 or 3): the skew time depends on it.
+    pub version: u8,
     /// Advert interval in centiseconds.
     pub interval_cs: u16,
     pub preempt: bool,
     pub preempt_delay: Duration,
     /// Start as MASTER (an address owner with `state MASTER`), else BACKUP.
     pub start_master: bool,
-    /// Gratuitous ARPs / unsolicited NAs per address in each burst.
+    /// IPSEC-AH: on taking over, the sequence counter moves past adverts we may have missed.
+    pub ah: bool,
+    /// Gratuitous ARPs / unsolicited NAs per address in each burst after becoming MASTER.
     pub garp_repeat: u32,
     /// Delay of the second burst (none when zero).
     pub garp_delay: Duration,
+    /// Period of refresh bursts while MASTER (none when zero), and their size.
+    pub garp_refresh: Duration,
+    pub garp_refresh_repeat: u32,
 }
 
 impl Params {
     /// The parameters of instance `index` of `config`.
     pub fn from_config(config: &crate::config::Config, index: usize) -> Option<Self> {
+        use crate::config::model::{AuthKind, InitialState, Version};
         let inst = config.instances.get(index)?;
         let garp = inst.garp.unwrap_or(config.global.garp);
         Some(Self {
             name: inst.name.clone(),
             priority: inst.priority.get(),
+            version: match inst.version {
+                Version::V2 => 2,
+                Version::V3 => 3,
+            },
             interval_cs: u16::try_from(inst.advert_interval.centis()).unwrap_or(u16::MAX),
             preempt: inst.preempt,
             preempt_delay: inst.preempt_delay.as_duration(),
-            start_master: inst.start_state() == crate::config::model::InitialState::Master,
+            start_master: inst.start_state() == InitialState::Master,
+            ah: inst
+                .authentication
+                .as_ref()
+                .is_some_and(|a| a.kind == AuthKind::Ah),
             garp_repeat: garp.master_repeat,
             garp_delay: garp.master_delay.as_duration(),
+            garp_refresh: garp.master_refresh.as_duration(),
+            garp_refresh_repeat: garp.master_refresh_repeat,
         })
     }
 
@@ -81,26 +112,39 @@ impl Params {
         Duration::from_millis(u64::from(self.interval_cs) * 10)
     }
 
-    /// 3 × interval + skew (RFC 5798 §6.1); keepalived's owner starting as MASTER uses
-    /// 1 × interval + skew, but it never waits on it.
+    /// 3 × interval + skew (RFC 5798 §6.1, keepalived's `VRRP_MS_DOWN_TIMER`).
     pub fn master_down(&self) -> Duration {
-        Duration::from_nanos(master_down_ns(self.priority, self.interval_cs))
+        Duration::from_nanos(master_down_ns(
+            self.version,
+            self.priority,
+            self.interval_cs,
+        ))
     }
 
+    /// keepalived's `VRRP_TIMER_SKEW`: (256 − priority)/256 s for VRRPv2 whatever the
+    /// interval, (256 − priority) × interval/256 for VRRPv3 (RFC 5798 §6.1).
     pub fn skew(&self) -> Duration {
-        Duration::from_nanos(skew_ns(self.priority, self.interval_cs))
+        Duration::from_nanos(skew_ns(self.version, self.priority, self.interval_cs))
     }
 }
 
+/// The last valid advert the kernel saw for an instance, when a master-down timer expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenAdvert {
+    pub priority: u8,
+    /// How long before the expiry it arrived.
+    pub age: Duration,
+}
+
 /// Something that happened to an instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// The daemon starts the instance.
     Start,
-    /// The master-down timer expired (reported only in BACKUP). `lower_master_alive`: a
-    /// lower-priority master is still advertising (we are about to preempt it).
+    /// The master-down timer expired (reported only in BACKUP), with the last valid advert
+    /// seen (none: no advert since start).
     MasterDown {
-        lower_master_alive: bool,
+        last_advert: Option<SeenAdvert>,
     },
     /// As MASTER: an advert of higher priority (or equal, from a higher address).
     HigherPriority,
@@ -108,8 +152,8 @@ pub enum Event {
     LowerPriority,
     /// A master announced it is leaving (priority 0).
     PriorityZero,
-    /// Our advert timer, as MASTER.
-    AdvertDue,
+    /// The instance's [`Instance::deadline`] has come (advert, gratuitous ARPs).
+    Timer,
     /// The instance's interface, or one it tracks without a weight, went down / up.
     InterfaceDown(String),
     InterfaceUp(String),
@@ -122,8 +166,8 @@ pub enum Event {
     SyncRecover,
 }
 
-/// What the runtime must do, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the controller must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     /// Tell the XDP program the new state.
     KernelState(State),
@@ -134,32 +178,34 @@ pub enum Action {
     SendAdvert {
         priority: u8,
     },
-    /// Advertise every interval from now on / stop.
-    StartAdverts(Duration),
-    StopAdverts,
+    /// Move the AH sequence counter this far ahead (see [`TAKEOVER_SEQUENCE_MARGIN`]).
+    AdvanceSequence(u32),
     AddVips,
     RemoveVips,
-    /// Gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every address, now / later.
+    /// Gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every address, now.
     Gratuitous {
         repeat: u32,
     },
-    GratuitousLater {
-        after: Duration,
-        repeat: u32,
-    },
-    /// Log `(NAME) Entering STATE STATE` and run the notify hooks.
+    /// Log `(NAME) Entering STATE STATE` and run the notify hooks (INIT: stopped).
     Notify(State),
 }
 
+/// How far the AH sequence jumps when an instance becomes MASTER. The master it replaces
+/// may have sent adverts we never received (up to three: master-down is 3 intervals +
+/// skew), so our counter may lag its last sequence number; receivers would drop our first
+/// adverts as replays ("sequence number N already processed"). Receivers only need it to
+/// increase: move past that window.
+pub const TAKEOVER_SEQUENCE_MARGIN: u32 = 4;
+
 /// Why an instance is in FAULT.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum FaultReason {
     Interface(String),
     /// Another member of its sync group is in FAULT.
     SyncGroup,
 }
 
-/// One instance's state-machine state.
+/// One instance's state-machine state, its timers included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub params: Params,
@@ -169,6 +215,25 @@ pub struct Instance {
     /// When its master-down timer last expired without a master since (sync groups: it
     /// wants MASTER).
     pub wants_master_since: Option<Duration>,
+    /// When it last entered BACKUP (a master-down expiry sooner than that is stale).
+    backup_since: Option<Duration>,
+    /// As MASTER: when the next advert is due.
+    next_advert: Option<Duration>,
+    /// As MASTER: gratuitous ARP bursts still to send (when, how many per address, whether
+    /// it is a periodic refresh that schedules the next one).
+    garps: Vec<(Duration, u32, bool)>,
+}
+
+impl AsRef<Self> for Instance {
+    fn as_ref(&self) -> &Self {
+        self
+    }
+}
+
+impl AsMut<Self> for Instance {
+    fn as_mut(&mut self) -> &mut Self {
+        self
+    }
 }
 
 impl Instance {
@@ -179,6 +244,9 @@ impl Instance {
             faults: BTreeSet::new(),
             started_at: None,
             wants_master_since: None,
+            backup_since: None,
+            next_advert: None,
+            garps: Vec::new(),
         }
     }
 
@@ -190,26 +258,87 @@ impl Instance {
                 now.saturating_sub(since) <= self.params.master_down() + self.params.interval()
             })
     }
+
+    /// Whether it is in FAULT for a reason of its own (not only its sync group's).
+    pub fn own_fault(&self) -> bool {
+        self.faults.iter().any(|f| *f != FaultReason::SyncGroup)
+    }
+
+    /// When [`Event::Timer`] is next due (none: no timer runs).
+    pub fn deadline(&self) -> Option<Duration> {
+        self.next_advert
+            .into_iter()
+            .chain(self.garps.iter().map(|(at, _, _)| *at))
+            .min()
+    }
+
+    /// The master-down decision (keepalived's `vrrp_state_backup` and RFC 5798 §6.4.2):
+    /// whether an expiry means "no usable master", what a hold still asks to wait.
+    fn master_down(&self, last: Option<SeenAdvert>, now: Duration) -> Down {
+        let p = &self.params;
+        let Some(last) = last.filter(|l| l.priority != 0 && l.age < p.master_down()) else {
+            // No master heard: stale only if the timer cannot have run out yet (an expiry
+            // queued before the instance last entered BACKUP, or a resynchronisation).
+            let waited = self.backup_since.map(|t| now.saturating_sub(t));
+            if waited.is_some_and(|w| w < p.master_down()) && last.is_none() {
+                return Down::Stale;
+            }
+            return Down::TakeOver;
+        };
+        // A master the kernel still accepts (not lower, or we may not preempt) refreshed the
+        // timer after this expiry was queued: the event is stale.
+        if last.priority >= p.priority || !p.preempt {
+            return Down::Stale;
+        }
+        // A live lower-priority master: keepalived's preempt_delay holds the takeover back.
+        let hold_end = self
+            .started_at
+            .map(|t| t + p.preempt_delay)
+            .unwrap_or_default();
+        match hold_end.checked_sub(now).filter(|left| !left.is_zero()) {
+            Some(left) => Down::Hold(left),
+            None => Down::TakeOver,
+        }
+    }
 }
 
-/// Applies `event` at `now`; returns what the runtime must do.
+/// What an expired master-down timer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Down {
+    /// No usable master: take over.
+    TakeOver,
+    /// A lower-priority master is alive and preempt_delay still runs: wait this long.
+    Hold(Duration),
+    /// A valid master advert arrived after the expiry was queued: ignore it.
+    Stale,
+}
+
+/// The master-down decision for `inst`, for `sync` (a group takes over together).
+pub fn master_down(inst: &Instance, last: Option<SeenAdvert>, now: Duration) -> Down {
+    inst.master_down(last, now)
+}
+
+/// Applies `event` at `now`; returns what the controller must do.
 pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
     let mut out = Vec::new();
     let state = inst.state;
     match (state, event) {
         (_, Event::Stop) => {
             if state == State::Master {
-                leave_master(&mut out, true);
+                leave_master(inst, &mut out, true);
             }
             out.push(Action::CancelMasterDown);
             out.push(Action::KernelState(State::Init));
             inst.state = State::Init;
             inst.wants_master_since = None;
+            if state != State::Init {
+                out.push(Action::Notify(State::Init));
+            }
         }
         (State::Init, Event::Start) => {
             inst.started_at = Some(now);
             if inst.faults.is_empty() {
-                up(inst, &mut out);
+                up(inst, &mut out, now);
             } else {
                 enter_fault(inst, &mut out);
             }
@@ -223,41 +352,44 @@ pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
         (_, Event::InterfaceUp(name)) => {
             inst.faults.remove(&FaultReason::Interface(name.clone()));
             if state == State::Fault && inst.faults.is_empty() {
-                up(inst, &mut out);
+                up(inst, &mut out, now);
             }
         }
-        (State::Fault | State::Backup | State::Master, Event::SyncFault) => {
+        (_, Event::SyncFault) => {
+            // Honoured in INIT too: the instance starts in FAULT.
             inst.faults.insert(FaultReason::SyncGroup);
-            if state != State::Fault {
+            if state == State::Backup || state == State::Master {
                 enter_fault(inst, &mut out);
             }
         }
         (_, Event::SyncRecover) => {
             inst.faults.remove(&FaultReason::SyncGroup);
             if state == State::Fault && inst.faults.is_empty() {
-                up(inst, &mut out);
+                up(inst, &mut out, now);
             }
         }
-        (State::Backup, Event::MasterDown { lower_master_alive }) => {
-            if let Some(left) = preempt_hold(inst, *lower_master_alive, now) {
-                // keepalived's preempt_delay: do not preempt a live master yet.
-                out.push(Action::ArmMasterDown(left));
-            } else {
-                inst.wants_master_since = Some(now);
-                enter_master(inst, &mut out);
+        (State::Backup, Event::MasterDown { last_advert }) => {
+            match inst.master_down(*last_advert, now) {
+                Down::TakeOver => {
+                    inst.wants_master_since = Some(now);
+                    enter_master(inst, &mut out, now);
+                }
+                Down::Hold(left) => out.push(Action::ArmMasterDown(left)),
+                Down::Stale => {}
             }
         }
-        (State::Backup, Event::SyncMaster) => enter_master(inst, &mut out),
+        (State::Backup, Event::SyncMaster) => enter_master(inst, &mut out, now),
         (State::Master, Event::HigherPriority | Event::SyncBackup) => {
             // Yielding sends no priority 0 (keepalived): the new master is already there.
-            leave_master(&mut out, false);
-            enter_backup(inst, &mut out);
+            leave_master(inst, &mut out, false);
+            enter_backup(inst, &mut out, now);
         }
-        (State::Master, Event::LowerPriority | Event::PriorityZero | Event::AdvertDue) => {
+        (State::Master, Event::LowerPriority | Event::PriorityZero) => {
             out.push(Action::SendAdvert {
                 priority: inst.params.priority,
             });
         }
+        (State::Master, Event::Timer) => timers_due(inst, &mut out, now),
         // Everything else changes nothing: a BACKUP told of priority 0 already had its
         // timer shortened by the kernel; stale timers and orders are ignored.
         _ => {}
@@ -265,40 +397,73 @@ pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
     out
 }
 
-/// Leaving FAULT or INIT: keepalived's `try_up_instance`.
-fn up(inst: &mut Instance, out: &mut Vec<Action>) {
-    if inst.params.start_master {
-        enter_master(inst, out);
-    } else {
-        enter_backup(inst, out);
+/// As MASTER: the advert and the gratuitous ARP bursts whose time has come.
+fn timers_due(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
+    if let Some(at) = inst.next_advert
+        && at <= now
+    {
+        out.push(Action::SendAdvert {
+            priority: inst.params.priority,
+        });
+        // The next one an interval after this one was due; after a stall, from now.
+        let next = at + inst.params.interval();
+        inst.next_advert = Some(if next > now {
+            next
+        } else {
+            now + inst.params.interval()
+        });
+    }
+    let (due, later): (Vec<_>, Vec<_>) = inst.garps.iter().partition(|(at, _, _)| *at <= now);
+    inst.garps = later;
+    for (_, repeat, refresh) in due {
+        out.push(Action::Gratuitous { repeat });
+        if refresh {
+            inst.garps
+                .push((now + inst.params.garp_refresh, repeat, true));
+        }
     }
 }
 
-fn enter_master(inst: &mut Instance, out: &mut Vec<Action>) {
+/// Leaving FAULT or INIT: keepalived's `try_up_instance`.
+fn up(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
+    if inst.params.start_master {
+        enter_master(inst, out, now);
+    } else {
+        enter_backup(inst, out, now);
+    }
+}
+
+fn enter_master(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
     inst.state = State::Master;
     let p = &inst.params;
     out.push(Action::KernelState(State::Master));
+    if p.ah {
+        out.push(Action::AdvanceSequence(TAKEOVER_SEQUENCE_MARGIN));
+    }
     out.push(Action::CancelMasterDown);
     out.push(Action::SendAdvert {
         priority: p.priority,
     });
-    out.push(Action::StartAdverts(p.interval()));
+    inst.next_advert = Some(now + p.interval());
     out.push(Action::AddVips);
     out.push(Action::Gratuitous {
         repeat: p.garp_repeat,
     });
+    inst.garps.clear();
     if !p.garp_delay.is_zero() {
-        out.push(Action::GratuitousLater {
-            after: p.garp_delay,
-            repeat: p.garp_repeat,
-        });
+        inst.garps.push((now + p.garp_delay, p.garp_repeat, false));
+    }
+    if !p.garp_refresh.is_zero() {
+        inst.garps
+            .push((now + p.garp_refresh, p.garp_refresh_repeat, true));
     }
     out.push(Action::Notify(State::Master));
 }
 
-fn enter_backup(inst: &mut Instance, out: &mut Vec<Action>) {
+fn enter_backup(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
     inst.state = State::Backup;
     inst.wants_master_since = None;
+    inst.backup_since = Some(now);
     out.push(Action::KernelState(State::Backup));
     out.push(Action::ArmMasterDown(inst.params.master_down()));
     out.push(Action::Notify(State::Backup));
@@ -307,7 +472,7 @@ fn enter_backup(inst: &mut Instance, out: &mut Vec<Action>) {
 fn enter_fault(inst: &mut Instance, out: &mut Vec<Action>) {
     if inst.state == State::Master {
         // A MASTER going to FAULT tells the backups at once (priority 0).
-        leave_master(out, true);
+        leave_master(inst, out, true);
     }
     inst.state = State::Fault;
     inst.wants_master_since = None;
@@ -319,22 +484,13 @@ fn enter_fault(inst: &mut Instance, out: &mut Vec<Action>) {
 /// Stops being MASTER, announcing it with a priority-0 advert when `announce` (shutdown,
 /// FAULT), so that a backup takes over after its skew time instead of a full
 /// master-down interval.
-fn leave_master(out: &mut Vec<Action>, announce: bool) {
-    out.push(Action::StopAdverts);
+fn leave_master(inst: &mut Instance, out: &mut Vec<Action>, announce: bool) {
+    inst.next_advert = None;
+    inst.garps.clear();
     if announce {
         out.push(Action::SendAdvert { priority: 0 });
     }
     out.push(Action::RemoveVips);
-}
-
-/// How long keepalived's `preempt_delay` still holds back a BACKUP whose master-down timer
-/// expired while a lower-priority master advertises (`None`: it may take over).
-pub fn preempt_hold(inst: &Instance, lower_master_alive: bool, now: Duration) -> Option<Duration> {
-    let left = inst
-        .started_at
-        .map(|t| (t + inst.params.preempt_delay).saturating_sub(now))
-        .unwrap_or_default();
-    (lower_master_alive && !left.is_zero()).then_some(left)
 }
 
 #[cfg(test)]
@@ -345,27 +501,36 @@ mod tests {
         Params {
             name: "VI_1".into(),
             priority,
+            version: 2,
             interval_cs: 100,
             preempt: true,
             preempt_delay: Duration::ZERO,
             start_master,
+            ah: false,
             garp_repeat: 5,
             garp_delay: Duration::from_secs(5),
+            garp_refresh: Duration::ZERO,
+            garp_refresh_repeat: 1,
+        }
+    }
+
+    fn lower_master(priority: u8) -> Event {
+        Event::MasterDown {
+            last_advert: Some(SeenAdvert {
+                priority,
+                age: Duration::from_millis(500),
+            }),
         }
     }
 
     const T0: Duration = Duration::ZERO;
+    /// Past any master-down interval of these tests.
+    const LATER: Duration = Duration::from_secs(4);
 
     fn master(priority: u8) -> Instance {
         let mut i = Instance::new(params(priority, false));
         step(&mut i, &Event::Start, T0);
-        step(
-            &mut i,
-            &Event::MasterDown {
-                lower_master_alive: false,
-            },
-            T0,
-        );
+        step(&mut i, &Event::MasterDown { last_advert: None }, LATER);
         assert_eq!(i.state, State::Master);
         i
     }
@@ -391,22 +556,85 @@ mod tests {
                 Action::KernelState(State::Master),
                 Action::CancelMasterDown,
                 Action::SendAdvert { priority: 255 },
-                Action::StartAdverts(Duration::from_secs(1)),
                 Action::AddVips,
                 Action::Gratuitous { repeat: 5 },
-                Action::GratuitousLater {
-                    after: Duration::from_secs(5),
-                    repeat: 5
-                },
                 Action::Notify(State::Master),
             ]
         );
+        // Then an advert every interval, and the second burst after garp_master_delay.
+        assert_eq!(i.deadline(), Some(Duration::from_secs(1)));
+        let at = |s: u64| Duration::from_secs(s);
+        assert_eq!(
+            step(&mut i, &Event::Timer, at(1)),
+            vec![Action::SendAdvert { priority: 255 }]
+        );
+        for s in 2..5 {
+            step(&mut i, &Event::Timer, at(s));
+        }
+        assert_eq!(
+            step(&mut i, &Event::Timer, at(5)),
+            vec![
+                Action::SendAdvert { priority: 255 },
+                Action::Gratuitous { repeat: 5 }
+            ]
+        );
+        assert_eq!(i.deadline(), Some(at(6)));
+    }
+
+    #[test]
+    fn an_ah_master_moves_its_sequence_past_adverts_it_may_have_missed() {
+        let mut p = params(150, false);
+        p.ah = true;
+        let mut i = Instance::new(p);
+        step(&mut i, &Event::Start, T0);
+        // An expiry before the master-down interval ran is stale.
+        assert!(step(&mut i, &Event::MasterDown { last_advert: None }, T0).is_empty());
+        let actions = step(&mut i, &Event::MasterDown { last_advert: None }, LATER);
+        assert!(actions.contains(&Action::AdvanceSequence(TAKEOVER_SEQUENCE_MARGIN)));
+    }
+
+    #[test]
+    fn vrrpv2_skew_ignores_the_interval_and_vrrpv3_scales_by_it() {
+        // keepalived's VRRP_TIMER_SKEW: v2 (256 - p)/256 s, v3 (256 - p) * interval/256.
+        let mut p = params(100, false);
+        p.interval_cs = 300;
+        assert_eq!(p.skew(), Duration::from_nanos(609_375_000));
+        assert_eq!(p.master_down(), Duration::from_nanos(9_609_375_000));
+        p.version = 3;
+        assert_eq!(p.skew(), Duration::from_nanos(1_828_125_000));
+    }
+
+    #[test]
+    fn a_master_down_that_raced_with_a_valid_advert_is_discarded() {
+        let mut i = Instance::new(params(100, false));
+        step(&mut i, &Event::Start, T0);
+        // The master (150) advertised after the timer expired: the kernel re-armed it.
+        assert!(step(&mut i, &lower_master(150), T0).is_empty());
+        assert_eq!(i.state, State::Backup);
+        // A master gone silent for longer than master-down is no master.
+        let silent = Event::MasterDown {
+            last_advert: Some(SeenAdvert {
+                priority: 150,
+                age: Duration::from_secs(5),
+            }),
+        };
+        step(&mut i, &silent, T0);
+        assert_eq!(i.state, State::Master);
+    }
+
+    #[test]
+    fn stop_notifies_stop_once() {
+        let mut i = master(150);
+        let actions = step(&mut i, &Event::Stop, T0);
+        assert_eq!(actions.last(), Some(&Action::Notify(State::Init)));
+        assert_eq!(State::Init.notify_word(), "STOP");
+        assert!(!step(&mut i, &Event::Stop, T0).contains(&Action::Notify(State::Init)));
     }
 
     #[test]
     fn a_master_answers_lower_priorities_and_priority_zero_with_an_advert() {
         let mut i = master(150);
-        for event in [Event::LowerPriority, Event::PriorityZero, Event::AdvertDue] {
+        for event in [Event::LowerPriority, Event::PriorityZero] {
             assert_eq!(
                 step(&mut i, &event, T0),
                 vec![Action::SendAdvert { priority: 150 }]
@@ -453,26 +681,14 @@ mod tests {
         let mut i = Instance::new(p);
         step(&mut i, &Event::Start, T0);
         let at = Duration::from_secs(4);
-        let actions = step(
-            &mut i,
-            &Event::MasterDown {
-                lower_master_alive: true,
-            },
-            at,
-        );
+        let actions = step(&mut i, &lower_master(100), at);
         assert_eq!(
             actions,
             vec![Action::ArmMasterDown(Duration::from_secs(26))]
         );
         assert_eq!(i.state, State::Backup);
         // No master at all: take over at once, delay or not.
-        step(
-            &mut i,
-            &Event::MasterDown {
-                lower_master_alive: false,
-            },
-            at,
-        );
+        step(&mut i, &Event::MasterDown { last_advert: None }, at);
         assert_eq!(i.state, State::Master);
     }
 

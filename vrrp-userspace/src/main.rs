@@ -121,7 +121,7 @@ fn cmd_status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
             println!("{line}");
             continue;
         }
-        let s: vrrpd::controller::InstanceStatus =
+        let s: vrrpd::daemon::InstanceStatus =
             serde_json::from_str(line).context("decoding the status")?;
         let from = s.last_advert_from.map_or("-".to_owned(), |a| {
             format!("{a} (priority {})", s.last_advert_priority)

@@ -8,7 +8,7 @@
 //! - One member yielding to a higher priority takes the other MASTERs to BACKUP.
 use std::time::Duration;
 
-use crate::fsm::{self, Action, Event, FaultReason, Instance, State};
+use crate::fsm::{self, Action, Down, Event, FaultReason, Instance, State};
 
 /// A sync group: indices into the instance list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +64,15 @@ impl Outcome {
 }
 
 /// Applies `event` to instance `index`, and to its sync group when it has one.
-pub fn dispatch(
-    instances: &mut [Instance],
+pub fn dispatch<T: AsRef<Instance> + AsMut<Instance>>(
+    instances: &mut [T],
     groups: &[Group],
     index: usize,
     event: &Event,
     now: Duration,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let Some(inst) = instances.get_mut(index) else {
+    let Some(inst) = instances.get_mut(index).map(T::as_mut) else {
         return outcome;
     };
     let Some(group) = groups.iter().find(|g| g.members.contains(&index)) else {
@@ -87,16 +87,22 @@ pub fn dispatch(
         .filter(|m| *m != index)
         .collect();
 
-    if let (State::Backup, Event::MasterDown { lower_master_alive }) = (inst.state, event) {
-        if let Some(left) = fsm::preempt_hold(inst, *lower_master_alive, now) {
-            outcome.push(index, vec![Action::ArmMasterDown(left)]);
-            return outcome;
+    if let (State::Backup, Event::MasterDown { last_advert }) = (inst.state, event) {
+        match fsm::master_down(inst, *last_advert, now) {
+            Down::Stale => return outcome,
+            Down::Hold(left) => {
+                outcome.push(index, vec![Action::ArmMasterDown(left)]);
+                return outcome;
+            }
+            Down::TakeOver => {}
         }
         inst.wants_master_since = Some(now);
         let wait = inst.params.master_down();
-        let all_want = others
-            .iter()
-            .all(|m| instances.get(*m).is_some_and(|o| o.wants_master(now)));
+        let all_want = others.iter().all(|m| {
+            instances
+                .get(*m)
+                .is_some_and(|o| o.as_ref().wants_master(now))
+        });
         if !all_want {
             // Wait for the others; time out again meanwhile.
             outcome.push(index, vec![Action::ArmMasterDown(wait)]);
@@ -107,7 +113,7 @@ pub fn dispatch(
             group.name
         ));
         for m in std::iter::once(index).chain(others) {
-            if let Some(member) = instances.get_mut(m) {
+            if let Some(member) = instances.get_mut(m).map(T::as_mut) {
                 let actions = fsm::step(member, &Event::SyncMaster, now);
                 outcome.push(m, actions);
             }
@@ -119,30 +125,83 @@ pub fn dispatch(
     let actions = fsm::step(inst, event, now);
     let after = inst.state;
     outcome.push(index, actions);
-    let order = match (before, after) {
-        (b, State::Fault) if b != State::Fault => Some((Event::SyncFault, "FAULT")),
-        (State::Fault, a) if a != State::Fault => {
-            // Recovered: the others come back once no member has a fault of its own.
-            let own_fault = |i: &Instance| i.faults.iter().any(|f| *f != FaultReason::SyncGroup);
-            let blocked = others
-                .iter()
-                .any(|m| instances.get(*m).is_some_and(own_fault));
-            (!blocked).then_some((Event::SyncRecover, "BACKUP"))
-        }
-        (State::Master, State::Backup) => Some((Event::SyncBackup, "BACKUP")),
-        _ => None,
-    };
-    if let Some((order, name)) = order {
+    if before == State::Master && after == State::Backup {
+        // One member yielding to a higher priority takes the other MASTERs to BACKUP.
         outcome.log(format!(
-            "VRRP_Group({}) Syncing instances to {name} state",
+            "VRRP_Group({}) Syncing instances to BACKUP state",
             group.name
         ));
         for m in others {
-            if let Some(member) = instances.get_mut(m) {
-                let actions = fsm::step(member, &order, now);
+            if let Some(member) = instances.get_mut(m).map(T::as_mut) {
+                let actions = fsm::step(member, &Event::SyncBackup, now);
                 outcome.push(m, actions);
             }
         }
+        return outcome;
     }
+    settle_faults(instances, group, now, &mut outcome);
     outcome
+}
+
+/// The group's fault rule, re-evaluated after every event of a member: while any member
+/// has a fault of its own, every other member holds the group's fault (so a member whose
+/// own fault clears first stays in FAULT); once none has, they all recover together. This
+/// also settles members that share an interface: each gets its own fault and the group's,
+/// and the last one to recover releases them all.
+fn settle_faults<T: AsRef<Instance> + AsMut<Instance>>(
+    instances: &mut [T],
+    group: &Group,
+    now: Duration,
+    outcome: &mut Outcome,
+) {
+    let faulty: Vec<usize> = group
+        .members
+        .iter()
+        .copied()
+        .filter(|m| instances.get(*m).is_some_and(|i| i.as_ref().own_fault()))
+        .collect();
+    let (order, word) = if faulty.is_empty() {
+        (Event::SyncRecover, "BACKUP")
+    } else {
+        (Event::SyncFault, "FAULT")
+    };
+    let targets: Vec<usize> = group
+        .members
+        .iter()
+        .copied()
+        .filter(|m| {
+            instances.get(*m).map(T::as_ref).is_some_and(|i| {
+                let held = i.faults.contains(&FaultReason::SyncGroup);
+                match order {
+                    // Everyone but a sole faulty member holds the group's fault.
+                    Event::SyncFault => !held && faulty.iter().any(|f| f != m),
+                    _ => held,
+                }
+            })
+        })
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let moves = targets.iter().any(|m| {
+        instances
+            .get(*m)
+            .map(T::as_ref)
+            .is_some_and(|i| match order {
+                Event::SyncFault => matches!(i.state, State::Backup | State::Master),
+                _ => i.state == State::Fault && i.faults.len() == 1,
+            })
+    });
+    if moves {
+        outcome.log(format!(
+            "VRRP_Group({}) Syncing instances to {word} state",
+            group.name
+        ));
+    }
+    for m in targets {
+        if let Some(member) = instances.get_mut(m).map(T::as_mut) {
+            let actions = fsm::step(member, &order, now);
+            outcome.push(m, actions);
+        }
+    }
 }

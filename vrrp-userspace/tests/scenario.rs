@@ -1,33 +1,38 @@
-//! Golden scenarios for the protocol core (STYLE.md 7): `tests/scenarios/*.yaml` describe
-//! directors (their configurations), operator events and the VIP distribution expected at
-//! checkpoints; the run's transcript (every transition and sync-group order, with its
-//! time) must equal `*.expected`. `VRRPD_BLESS=1` rewrites the expected transcripts.
+//! Conformance scenarios (STYLE 7 and 16, holo's model): each `tests/scenarios/NAME.yaml`
+//! describes directors (their configurations), operator events and the VIP distribution
+//! expected at checkpoints; the run's transcript (every log line of every director, with
+//! its time) must equal `NAME.expected`. `VRRPD_BLESS=1` rewrites the expected transcripts.
 //!
-//! Each director runs the real `sync::dispatch` / `fsm::step`. The network and the kernel
-//! are simulated here: adverts reach the other director's instance of the same VRID while
-//! both ends of the segment are up, and the decision the XDP program takes for a valid
-//! advert (policy item 7 in `vrrp-ebpf/src/verdict.rs`, tested on the real program in
-//! `tests/tests/xdp_policy.rs`) is mirrored in `Kernel::receive`.
+//! Each director is the real [`Controller`] — the same code `vrrpd run` runs — with a fake
+//! [`Platform`] and a fake clock. The fake kernel stands in for the XDP program: it keeps
+//! each slot's state and master-down timer, and for every advert frame another director's
+//! controller really emitted (decoded and authenticated with the receiver's key) it takes
+//! the program's decision (policy item 7 in `vrrp-ebpf/src/verdict.rs`, tested on the real
+//! program in `tests/tests/xdp_policy.rs`).
 #![allow(
     clippy::unwrap_used,
     reason = "test harness: a failed unwrap is a failed test"
 )]
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fmt::Write as _,
-    net::IpAddr,
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use serde::Deserialize;
 use vrrpd::{
-    config,
-    fsm::{Action, Event, Instance, Params, State},
-    sync::{self, Group},
+    config::{self, model::VirtualAddress},
+    controller::{Controller, Input},
+    fsm::{Event, SeenAdvert, State},
+    platform::Platform,
+    router::Handles,
+    wire::{advert::AuthCheck, frame},
 };
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Scenario {
     directors: Vec<DirectorSpec>,
     duration: f64,
@@ -36,13 +41,16 @@ struct Scenario {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DirectorSpec {
     name: String,
     config: PathBuf,
+    /// Last octet of the director's address on every segment (x.y.z.ADDRESS).
     address: u8,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Scripted {
     at: f64,
     director: String,
@@ -51,29 +59,87 @@ struct Scripted {
     interface: Option<String>,
 }
 
-/// What the kernel keeps for one instance (simulated).
-#[derive(Default)]
-struct Kernel {
+/// What the fake kernel keeps for one slot.
+#[derive(Debug, Default, Clone)]
+struct Slot {
     state: Option<State>,
     master_down_at: Option<Duration>,
-    next_advert_at: Option<Duration>,
-    advert_every: Duration,
-    lower_seen_at: Option<Duration>,
+    /// The last valid advert: priority and arrival.
+    last: Option<(u8, Duration)>,
     lower_event_at: Option<Duration>,
+    sequence: u32,
+}
+
+/// A director's world: fake kernel maps, addresses, wire and scripts.
+#[derive(Debug, Default)]
+struct Fake {
+    now: Duration,
+    slots: BTreeMap<u32, Slot>,
+    holding: BTreeSet<IpAddr>,
+    /// Interfaces that are down: nothing is sent or received there.
+    down: BTreeSet<String>,
+    outbox: Vec<(String, Vec<u8>)>,
+    lines: Vec<String>,
+}
+
+impl Platform for Fake {
+    fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()> {
+        self.slots.entry(slot).or_default().state = Some(state);
+        Ok(())
+    }
+
+    fn arm_master_down(&mut self, slot: u32, after: Duration) -> anyhow::Result<()> {
+        self.slots.entry(slot).or_default().master_down_at = Some(self.now + after);
+        Ok(())
+    }
+
+    fn cancel_master_down(&mut self, slot: u32) -> anyhow::Result<()> {
+        self.slots.entry(slot).or_default().master_down_at = None;
+        Ok(())
+    }
+
+    fn advance_sequence(&mut self, slot: u32, by: u32) -> anyhow::Result<()> {
+        let s = self.slots.entry(slot).or_default();
+        s.sequence = s.sequence.saturating_add(by);
+        Ok(())
+    }
+
+    fn next_sequence(&mut self, slot: u32) -> anyhow::Result<u32> {
+        let s = self.slots.entry(slot).or_default();
+        s.sequence += 1;
+        Ok(s.sequence)
+    }
+
+    async fn add_address(&mut self, _ifindex: u32, vip: &VirtualAddress) -> anyhow::Result<()> {
+        self.holding.insert(vip.address);
+        Ok(())
+    }
+
+    async fn del_address(&mut self, _ifindex: u32, address: IpAddr) -> anyhow::Result<()> {
+        self.holding.remove(&address);
+        Ok(())
+    }
+
+    fn send(&mut self, interface: &str, frame: &[u8]) -> std::io::Result<()> {
+        if self.down.contains(interface) {
+            return Err(std::io::Error::other("interface down"));
+        }
+        self.outbox.push((interface.to_owned(), frame.to_vec()));
+        Ok(())
+    }
+
+    fn run_script(&mut self, command: &str) {
+        self.lines.push(format!("runs `{command}`"));
+    }
+
+    fn log(&mut self, line: &str) {
+        self.lines.push(line.to_owned());
+    }
 }
 
 struct Director {
     name: String,
-    address: u8,
-    instances: Vec<Instance>,
-    kernels: Vec<Kernel>,
-    groups: Vec<Group>,
-    interfaces: Vec<String>,
-    vrids: Vec<u8>,
-    vips: Vec<Vec<IpAddr>>,
-    down: BTreeSet<String>,
-    holding: BTreeSet<IpAddr>,
-    garps: Vec<(Duration, String)>,
+    controller: Controller<Fake>,
 }
 
 impl Director {
@@ -81,267 +147,211 @@ impl Director {
         let config = config::load(&root.join(&spec.config), None)
             .unwrap_or_else(|e| panic!("{}", e.render()))
             .config;
-        let n = config.instances.len();
-        let groups = Group::from_config(&config);
+        let mut links = HashMap::new();
+        let handles = config
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| {
+                links.insert(inst.interface.clone(), true);
+                let IpAddr::V4(first) = inst.virtual_addresses[0].address else {
+                    panic!("the scenarios use IPv4 segments");
+                };
+                let [a, b, c, _] = first.octets();
+                Handles {
+                    ifindex: u32::try_from(i).unwrap() + 1,
+                    mac: [2, 0, 0, 0, spec.address, u8::try_from(i).unwrap()],
+                    own: IpAddr::V4(Ipv4Addr::new(a, b, c, spec.address)),
+                    vip_ifindex: Vec::new(),
+                }
+            })
+            .collect();
         Self {
             name: spec.name.clone(),
-            address: spec.address,
-            instances: (0..n)
-                .map(|i| Instance::new(Params::from_config(&config, i).unwrap()))
-                .collect(),
-            kernels: (0..n).map(|_| Kernel::default()).collect(),
-            groups,
-            interfaces: config
-                .instances
-                .iter()
-                .map(|i| i.interface.clone())
-                .collect(),
-            vrids: config.instances.iter().map(|i| i.vrid.get()).collect(),
-            vips: config
-                .instances
-                .iter()
-                .map(|i| i.virtual_addresses.iter().map(|v| v.address).collect())
-                .collect(),
-            down: BTreeSet::new(),
-            holding: BTreeSet::new(),
-            garps: Vec::new(),
+            controller: Controller::new(&config, handles, links, Fake::default()),
         }
     }
 
-    fn link_up(&self, i: usize) -> bool {
-        !self.down.contains(&self.interfaces[i])
+    async fn handle(&mut self, input: Input, now: Duration) {
+        self.controller.platform_mut().now = now;
+        self.controller.handle(input, now).await;
     }
-}
-
-/// An advert on the wire: from director `from`, instance `index` (VRID and segment from it).
-struct Advert {
-    from: usize,
-    index: usize,
-    priority: u8,
 }
 
 struct Sim {
     directors: Vec<Director>,
     now: Duration,
-    wire: Vec<Advert>,
     transcript: String,
 }
 
 impl Sim {
-    fn log(&mut self, director: usize, line: &str) {
-        let _ = writeln!(
-            self.transcript,
-            "{:6.2} {} {line}",
-            self.now.as_secs_f64(),
-            self.directors[director].name
-        );
+    /// Moves every director's log lines into the transcript.
+    fn collect(&mut self) {
+        for d in &mut self.directors {
+            for line in std::mem::take(&mut d.controller.platform_mut().lines) {
+                let _ = writeln!(
+                    self.transcript,
+                    "{:6.2} {} {line}",
+                    self.now.as_secs_f64(),
+                    d.name
+                );
+            }
+        }
     }
 
-    fn dispatch(&mut self, d: usize, index: usize, event: Event) {
-        let now = self.now;
-        let dir = &mut self.directors[d];
-        let outcome = sync::dispatch(&mut dir.instances, &dir.groups, index, &event, now);
-        for item in outcome.items {
-            match item {
-                sync::Item::Log(line) => self.log(d, &line),
-                sync::Item::Step(i, actions) => {
-                    for action in actions {
-                        self.apply(d, i, action);
+    /// Delivers every frame sent so far, until no more are sent.
+    async fn deliver(&mut self) {
+        loop {
+            self.collect();
+            let mut sent = Vec::new();
+            for (from, d) in self.directors.iter_mut().enumerate() {
+                for (interface, bytes) in std::mem::take(&mut d.controller.platform_mut().outbox) {
+                    sent.push((from, interface, bytes));
+                }
+            }
+            if sent.is_empty() {
+                return;
+            }
+            for (from, interface, bytes) in sent {
+                for to in 0..self.directors.len() {
+                    if to != from {
+                        self.receive(to, &interface, &bytes).await;
                     }
                 }
             }
         }
     }
 
-    fn apply(&mut self, d: usize, i: usize, action: Action) {
+    /// The XDP program's decision for a frame reaching director `to` on `interface`.
+    async fn receive(&mut self, to: usize, interface: &str, bytes: &[u8]) {
         let now = self.now;
-        let name = self.directors[d].instances[i].params.name.clone();
-        let dir = &mut self.directors[d];
-        let k = &mut dir.kernels[i];
-        match action {
-            Action::KernelState(s) => k.state = Some(s),
-            Action::ArmMasterDown(after) => k.master_down_at = Some(now + after),
-            Action::CancelMasterDown => k.master_down_at = None,
-            Action::StartAdverts(every) => {
-                k.advert_every = every;
-                k.next_advert_at = Some(now + every);
-            }
-            Action::StopAdverts => k.next_advert_at = None,
-            Action::SendAdvert { priority } => {
-                if dir.link_up(i) {
-                    self.wire.push(Advert {
-                        from: d,
-                        index: i,
-                        priority,
-                    });
-                }
-            }
-            Action::AddVips => dir.holding.extend(dir.vips[i].iter().copied()),
-            Action::RemoveVips => {
-                for v in &dir.vips[i] {
-                    dir.holding.remove(v);
-                }
-            }
-            Action::Gratuitous { repeat } => dir
-                .garps
-                .push((now, format!("({name}) {repeat} gratuitous ARPs per VIP"))),
-            Action::GratuitousLater { after, repeat } => dir.garps.push((
-                now + after,
-                format!("({name}) {repeat} more gratuitous ARPs per VIP"),
-            )),
-            Action::Notify(state) => {
-                let line = format!("({name}) Entering {state} STATE");
-                self.log(d, &line);
-            }
+        let Ok(decoded) = frame::decode(bytes) else {
+            return; // gratuitous ARPs and the like
+        };
+        let director = &mut self.directors[to];
+        if director.controller.platform().down.contains(interface) {
+            return;
         }
-    }
-
-    /// The kernel's decision for a valid advert reaching director `d`'s instance `i`.
-    fn receive(&mut self, d: usize, i: usize, priority: u8, source: u8) {
-        let now = self.now;
-        let inst = &self.directors[d].instances[i];
-        let (mine, preempt, master_down, skew, interval) = (
-            inst.params.priority,
-            inst.params.preempt,
-            inst.params.master_down(),
-            inst.params.skew(),
-            inst.params.interval(),
+        let advert = &decoded.advert.advert;
+        let Some(router) = director
+            .controller
+            .routers()
+            .iter()
+            .find(|r| r.interface == interface && r.vrid == advert.vrrp.vrid)
+        else {
+            return;
+        };
+        if let Some((_, password)) = &router.auth
+            && decoded.advert.authenticate(password) != AuthCheck::Valid
+        {
+            panic!("{}: an advert failed authentication", director.name);
+        }
+        let (slot, mine, own) = (router.slot, router.priority(), router.own);
+        let (preempt, skew, master_down, interval) = (
+            router.fsm.params.preempt,
+            router.fsm.params.skew(),
+            router.fsm.params.master_down(),
+            router.fsm.params.interval(),
         );
-        let own = self.directors[d].address;
-        let k = &mut self.directors[d].kernels[i];
-        match k.state {
+        let priority = advert.vrrp.priority;
+        let source = advert.ip.src();
+        let fake = director.controller.platform_mut();
+        let s = fake.slots.entry(slot).or_default();
+        s.last = Some((priority, now));
+        let event = match s.state {
+            Some(State::Backup) if priority == 0 => {
+                s.master_down_at = Some(now + skew);
+                Some(Event::PriorityZero)
+            }
             Some(State::Backup) => {
-                if priority == 0 {
-                    k.master_down_at = Some(now + skew);
-                    self.dispatch(d, i, Event::PriorityZero);
-                } else if priority >= mine || !preempt {
-                    k.master_down_at = Some(now + master_down);
-                } else {
-                    k.lower_seen_at = Some(now);
+                if priority >= mine || !preempt {
+                    s.master_down_at = Some(now + master_down);
                 }
+                None
             }
-            Some(State::Master) => {
-                if priority == 0 {
-                    self.dispatch(d, i, Event::PriorityZero);
-                } else if priority > mine || (priority == mine && source > own) {
-                    self.dispatch(d, i, Event::HigherPriority);
-                } else if k
-                    .lower_event_at
-                    .is_none_or(|t| now.saturating_sub(t) >= interval)
-                {
-                    k.lower_event_at = Some(now);
-                    self.dispatch(d, i, Event::LowerPriority);
-                }
+            Some(State::Master) if priority == 0 => Some(Event::PriorityZero),
+            Some(State::Master) if priority > mine || (priority == mine && source > own) => {
+                Some(Event::HigherPriority)
             }
-            _ => {}
+            Some(State::Master) if s.lower_event_at.is_none_or(|t| now - t >= interval) => {
+                s.lower_event_at = Some(now);
+                Some(Event::LowerPriority)
+            }
+            _ => None,
+        };
+        if let Some(event) = event {
+            director.handle(Input::Kernel { slot, event }, now).await;
         }
     }
 
-    fn deliver(&mut self) {
-        while !self.wire.is_empty() {
-            let Advert {
-                from,
-                index,
-                priority,
-            } = self.wire.remove(0);
-            let (vrid, segment) = (
-                self.directors[from].vrids[index],
-                self.directors[from].interfaces[index].clone(),
-            );
-            let source = self.directors[from].address;
-            for d in 0..self.directors.len() {
-                if d == from {
-                    continue;
-                }
-                let target = (0..self.directors[d].vrids.len()).find(|j| {
-                    self.directors[d].vrids[*j] == vrid
-                        && self.directors[d].interfaces[*j] == segment
-                });
-                if let Some(j) = target
-                    && self.directors[d].link_up(j)
-                {
-                    self.receive(d, j, priority, source);
-                }
-            }
-        }
-    }
-
-    fn tick(&mut self) {
+    /// Timers: the fake kernel's master-down expiries, then the controllers' deadlines.
+    async fn tick(&mut self) {
+        let now = self.now;
         for d in 0..self.directors.len() {
-            for i in 0..self.directors[d].instances.len() {
-                let k = &self.directors[d].kernels[i];
-                let lower_alive = k.lower_seen_at.is_some_and(|t| {
-                    self.now.saturating_sub(t) < self.directors[d].instances[i].params.master_down()
-                });
-                if k.state == Some(State::Backup) && k.master_down_at.is_some_and(|t| t <= self.now)
-                {
-                    self.directors[d].kernels[i].master_down_at = None;
-                    self.dispatch(
-                        d,
-                        i,
-                        Event::MasterDown {
-                            lower_master_alive: lower_alive,
-                        },
-                    );
-                    self.deliver();
-                }
-                let k = &mut self.directors[d].kernels[i];
-                if k.next_advert_at.is_some_and(|t| t <= self.now) {
-                    k.next_advert_at = Some(self.now + k.advert_every);
-                    self.dispatch(d, i, Event::AdvertDue);
-                    self.deliver();
-                }
+            let fake = self.directors[d].controller.platform_mut();
+            let expired: Vec<(u32, Option<SeenAdvert>)> = fake
+                .slots
+                .iter_mut()
+                .filter(|(_, s)| {
+                    s.state == Some(State::Backup) && s.master_down_at.is_some_and(|t| t <= now)
+                })
+                .map(|(slot, s)| {
+                    s.master_down_at = None;
+                    let seen = s.last.map(|(priority, at)| SeenAdvert {
+                        priority,
+                        age: now - at,
+                    });
+                    (*slot, seen)
+                })
+                .collect();
+            for (slot, last_advert) in expired {
+                let event = Event::MasterDown { last_advert };
+                self.directors[d]
+                    .handle(Input::Kernel { slot, event }, now)
+                    .await;
+                self.deliver().await;
+            }
+            if self.directors[d]
+                .controller
+                .deadline()
+                .is_some_and(|t| t <= now)
+            {
+                self.directors[d].handle(Input::Timer, now).await;
+                self.deliver().await;
             }
         }
     }
 
-    fn scripted(&mut self, e: &Scripted) {
+    async fn scripted(&mut self, e: &Scripted) {
+        let now = self.now;
         let d = self
             .directors
             .iter()
             .position(|x| x.name == e.director)
             .unwrap();
-        let n = self.directors[d].instances.len();
+        let director = &mut self.directors[d];
         match e.action.as_str() {
-            "start" => (0..n).for_each(|i| self.dispatch(d, i, Event::Start)),
-            "stop" => {
-                self.log(d, "stops (priority 0 sent for its MASTER instances)");
-                (0..n).for_each(|i| self.dispatch(d, i, Event::Stop));
-            }
+            "start" => director.handle(Input::Start, now).await,
+            "stop" => director.handle(Input::Stop, now).await,
             "link_down" | "link_up" => {
                 let name = e.interface.clone().unwrap();
-                self.log(
-                    d,
-                    &format!(
-                        "link {name} {}",
-                        if e.action == "link_up" { "up" } else { "down" }
-                    ),
-                );
-                if e.action == "link_down" {
+                let up = e.action == "link_up";
+                let fake = director.controller.platform_mut();
+                if up {
+                    fake.down.remove(&name);
+                } else {
                     // Adverts sent by the instances going to FAULT can no longer leave.
-                    self.directors[d].down.insert(name.clone());
+                    fake.down.insert(name.clone());
                 }
-                for i in 0..n {
-                    if self.directors[d].interfaces[i] == name {
-                        let event = if e.action == "link_up" {
-                            Event::InterfaceUp(name.clone())
-                        } else {
-                            Event::InterfaceDown(name.clone())
-                        };
-                        self.dispatch(d, i, event);
-                    }
-                }
-                if e.action == "link_up" {
-                    self.directors[d].down.remove(&name);
-                }
+                director.handle(Input::Link { name, up }, now).await;
             }
             other => panic!("unknown scripted action {other}"),
         }
-        self.deliver();
+        self.deliver().await;
     }
 }
 
-fn run(name: &str) {
+async fn run_async(name: &str) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
     let scenario: Scenario =
@@ -354,7 +364,6 @@ fn run(name: &str) {
             .map(|s| Director::new(s, &root))
             .collect(),
         now: Duration::ZERO,
-        wire: Vec::new(),
         transcript: String::new(),
     };
     // Whole milliseconds, so scripted times compare exactly.
@@ -368,9 +377,9 @@ fn run(name: &str) {
             .iter()
             .filter(|e| Duration::from_millis((e.at * 1000.0).round() as u64) == now)
         {
-            sim.scripted(e);
+            sim.scripted(e).await;
         }
-        sim.tick();
+        sim.tick().await;
         if let Some(cp) = checkpoints.peek()
             && Duration::from_secs_f64(cp["at"].as_f64().unwrap()) <= sim.now
         {
@@ -380,8 +389,13 @@ fn run(name: &str) {
                 sim.now.as_secs_f64()
             );
             for director in &sim.directors {
-                let holding: Vec<String> =
-                    director.holding.iter().map(ToString::to_string).collect();
+                let holding: Vec<String> = director
+                    .controller
+                    .platform()
+                    .holding
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
                 let _ = writeln!(
                     sim.transcript,
                     "       {} holds [{}]",
@@ -401,9 +415,10 @@ fn run(name: &str) {
                 assert_eq!(
                     sorted,
                     want,
-                    "{name}: {} at {:.2} s",
+                    "{name}: {} at {:.2} s\n{}",
                     director.name,
-                    sim.now.as_secs_f64()
+                    sim.now.as_secs_f64(),
+                    sim.transcript
                 );
             }
             checkpoints.next();
@@ -430,6 +445,14 @@ fn run(name: &str) {
         "{name}: transcript differs from {} (VRRPD_BLESS=1 regenerates it)",
         expected_path.display()
     );
+}
+
+/// Runs scenario `name` (one line per case below).
+fn run(name: &str) {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(run_async(name));
 }
 
 #[test]

@@ -1,0 +1,475 @@
+//! `vrrpd run --config`: the I/O shell around the [`Controller`]. It resolves the
+//! instances' interfaces and addresses, loads and attaches the XDP program, opens the
+//! packet sockets, then only translates: ring-buffer events, link changes, the clock,
+//! signals and the control socket become [`Input`]s; the controller's actions reach the
+//! world through [`Live`], this module's [`Platform`].
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    time::Instant,
+};
+use vrrp_common::{
+    counters,
+    maps::{Event as KernelEvent, event},
+};
+
+use crate::{
+    config::model::{Config, VirtualAddress},
+    controller::{Controller, Input},
+    dataplane::Dataplane,
+    fsm::{Event, SeenAdvert, State},
+    netlink::Netlink,
+    platform::Platform,
+    router::{Handles, VirtualRouter},
+    sys::PacketSocket,
+};
+
+/// The real world: the XDP program's maps, rtnetlink, packet sockets, `/bin/sh`, tracing.
+#[derive(Debug)]
+pub struct Live {
+    dp: Dataplane,
+    nl: Netlink,
+    sockets: HashMap<String, PacketSocket>,
+}
+
+impl Platform for Live {
+    fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()> {
+        Ok(self.dp.set_state(slot, state.kernel())?)
+    }
+
+    fn arm_master_down(&mut self, slot: u32, after: Duration) -> anyhow::Result<()> {
+        Ok(self.dp.arm_timer(slot, after)?)
+    }
+
+    fn cancel_master_down(&mut self, slot: u32) -> anyhow::Result<()> {
+        Ok(self.dp.cancel_timer(slot)?)
+    }
+
+    fn advance_sequence(&mut self, slot: u32, by: u32) -> anyhow::Result<()> {
+        let current = self.dp.sequence(slot)?;
+        Ok(self.dp.set_sequence(slot, current.saturating_add(by))?)
+    }
+
+    fn next_sequence(&mut self, slot: u32) -> anyhow::Result<u32> {
+        Ok(self.dp.next_sequence(slot)?)
+    }
+
+    async fn add_address(&mut self, ifindex: u32, vip: &VirtualAddress) -> anyhow::Result<()> {
+        Ok(self
+            .nl
+            .add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
+            .await?)
+    }
+
+    async fn del_address(&mut self, ifindex: u32, address: IpAddr) -> anyhow::Result<()> {
+        Ok(self.nl.del_address(ifindex, address).await?)
+    }
+
+    fn send(&mut self, interface: &str, frame: &[u8]) -> std::io::Result<()> {
+        match self.sockets.get(interface) {
+            Some(socket) => socket.send(frame),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no packet socket on {interface}"),
+            )),
+        }
+    }
+
+    fn run_script(&mut self, command: &str) {
+        match tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+        {
+            // Reaped in the background: no zombie per transition, and no waiting.
+            Ok(mut child) => {
+                let command = command.to_owned();
+                tokio::spawn(async move {
+                    if let Ok(status) = child.wait().await
+                        && !status.success()
+                    {
+                        tracing::warn!("notify `{command}` exited with {status}");
+                    }
+                });
+            }
+            Err(error) => tracing::warn!("notify `{command}` failed to start: {error}"),
+        }
+    }
+
+    fn log(&mut self, line: &str) {
+        tracing::info!("{line}");
+    }
+}
+
+/// What `vrrpd status` shows: one line per instance (JSON objects with `--json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub state: String,
+    /// The sender of the last valid advert the kernel saw, with its priority.
+    pub last_advert_from: Option<IpAddr>,
+    pub last_advert_priority: u8,
+    /// The instance's non-zero counters (see docs/dataplane.md).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// The daemon: the controller with the live platform, and the clock it runs on.
+#[derive(Debug)]
+pub struct Daemon {
+    controller: Controller<Live>,
+    started: Instant,
+    /// `events_lost` as last seen: an increase means a kernel event may be missing.
+    events_lost: u64,
+}
+
+/// Resolves what the system knows of instance `inst` (interface, MAC, source address).
+async fn handles(
+    nl: &Netlink,
+    inst: &crate::config::model::Instance,
+) -> anyhow::Result<(Handles, bool)> {
+    let link = nl
+        .link(&inst.interface)
+        .await
+        .with_context(|| format!("({}) interface {}", inst.name, inst.interface))?;
+    let v6 = inst.virtual_addresses.iter().any(|v| v.address.is_ipv6());
+    let addresses = nl.addresses(link.index).await?;
+    let own = addresses
+        .iter()
+        .map(|(a, _)| *a)
+        .find(|a| match a {
+            IpAddr::V4(_) => !v6,
+            IpAddr::V6(a) => v6 && a.segments()[0] & 0xffc0 == 0xfe80,
+        })
+        .or(inst.unicast_src)
+        .with_context(|| {
+            format!(
+                "({}) {} has no {} address to send adverts from",
+                inst.name,
+                inst.interface,
+                if v6 { "link-local IPv6" } else { "IPv4" }
+            )
+        })?;
+    let mut vip_ifindex = Vec::new();
+    for vip in &inst.virtual_addresses {
+        vip_ifindex.push(match &vip.dev {
+            Some(dev) if *dev != inst.interface => {
+                nl.link(dev)
+                    .await
+                    .with_context(|| format!("({}) {} dev {dev}", inst.name, vip.address))?
+                    .index
+            }
+            _ => link.index,
+        });
+    }
+    Ok((
+        Handles {
+            ifindex: link.index,
+            mac: link.mac,
+            own,
+            vip_ifindex,
+        },
+        link.up,
+    ))
+}
+
+impl Daemon {
+    /// Prepares everything (interfaces, program, kernel maps, leftover VIPs); nothing is
+    /// started yet.
+    pub async fn new(config: &Config) -> anyhow::Result<Self> {
+        let nl = Netlink::connect().context("connecting to rtnetlink")?;
+        let mut dp = Dataplane::load().context("loading the XDP program")?;
+        let mut all = Vec::new();
+        let mut links = HashMap::new();
+        for inst in &config.instances {
+            let (h, up) = handles(&nl, inst).await?;
+            links.insert(inst.interface.clone(), up);
+            for track in &inst.track_interfaces {
+                if let Ok(link) = nl.link(&track.name).await {
+                    links.insert(track.name.clone(), link.up);
+                }
+            }
+            all.push(h);
+        }
+        let mut interfaces: Vec<&str> = config
+            .instances
+            .iter()
+            .map(|i| i.interface.as_str())
+            .collect();
+        interfaces.sort_unstable();
+        interfaces.dedup();
+        let mut sockets = HashMap::new();
+        for name in interfaces {
+            let mode = dp.attach_preferring_driver(name)?;
+            tracing::info!(interface = name, %mode, "XDP program attached to {name} ({mode} mode)");
+            sockets.insert(
+                name.to_owned(),
+                PacketSocket::open(name)
+                    .with_context(|| format!("opening a packet socket on {name}"))?,
+            );
+        }
+        let live = Live { dp, nl, sockets };
+        let mut controller = Controller::new(config, all, links, live);
+        for r in controller.routers().to_vec() {
+            controller
+                .platform_mut()
+                .dp
+                .install(r.slot, &r.kernel_config())
+                .with_context(|| format!("({}) installing in the XDP program", r.name))?;
+        }
+        let mut daemon = Self {
+            controller,
+            started: Instant::now(),
+            events_lost: 0,
+        };
+        daemon.events_lost = daemon.lost_events();
+        daemon.remove_leftover_vips().await?;
+        Ok(daemon)
+    }
+
+    /// A previous run that crashed may have left virtual addresses behind: remove them
+    /// before taking part in any election.
+    async fn remove_leftover_vips(&mut self) -> anyhow::Result<()> {
+        let routers = self.controller.routers().to_vec();
+        let live = self.controller.platform_mut();
+        for r in &routers {
+            for vip in &r.vips {
+                let address = vip.address.address;
+                let present = live
+                    .nl
+                    .addresses(vip.ifindex)
+                    .await?
+                    .iter()
+                    .any(|(a, _)| *a == address);
+                if present {
+                    tracing::warn!(instance = %r.name, vip = %address, "({}) removing {address} left behind by a previous run", r.name);
+                    live.nl.del_address(vip.ifindex, address).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn lost_events(&self) -> u64 {
+        self.controller
+            .platform()
+            .dp
+            .counters()
+            .map_or(0, |c| c.get(counters::EVENTS_LOST))
+    }
+
+    /// The state of every instance, for `vrrpd status`.
+    pub fn status(&self) -> Vec<InstanceStatus> {
+        let dp = &self.controller.platform().dp;
+        self.controller
+            .routers()
+            .iter()
+            .map(|r| {
+                let learned = dp.runtime(r.slot).ok().map(|rt| rt.learned);
+                let from = learned
+                    .filter(|l| l.last_valid_ns != 0)
+                    .map(|l| address_of(r, l.master_address));
+                let counters = dp
+                    .instance_counters(r.slot)
+                    .map(|c| {
+                        c.iter()
+                            .filter(|(_, v)| *v != 0)
+                            .map(|(n, v)| (n.to_owned(), v))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                InstanceStatus {
+                    name: r.name.clone(),
+                    interface: r.interface.clone(),
+                    vrid: r.vrid,
+                    priority: r.priority(),
+                    state: r.state().to_string(),
+                    last_advert_from: from,
+                    last_advert_priority: learned.map_or(0, |l| l.master_priority),
+                    counters,
+                }
+            })
+            .collect()
+    }
+
+    /// Answers one status request on the control socket: JSON lines, one per instance.
+    async fn serve_status(&self, mut stream: tokio::net::UnixStream) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut out = String::new();
+        for status in self.status() {
+            if let Ok(line) = serde_json::to_string(&status) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        let _ = stream.write_all(out.as_bytes()).await;
+    }
+
+    /// The last valid advert the kernel saw for `slot`, as of kernel time `at_ns`.
+    fn seen_advert(&self, slot: u32, at_ns: u64) -> Option<SeenAdvert> {
+        let learned = self.controller.platform().dp.runtime(slot).ok()?.learned;
+        (learned.last_valid_ns != 0).then(|| SeenAdvert {
+            priority: learned.master_priority,
+            age: Duration::from_nanos(at_ns.saturating_sub(learned.last_valid_ns)),
+        })
+    }
+
+    /// A ring-buffer event as the controller's input (unknown kinds are logged).
+    fn kernel_input(&self, e: &KernelEvent) -> Option<Input> {
+        let event = match e.kind {
+            event::MASTER_DOWN => Event::MasterDown {
+                last_advert: self.seen_advert(e.slot, e.timestamp_ns),
+            },
+            event::HIGHER_PRIORITY => Event::HigherPriority,
+            event::LOWER_PRIORITY => Event::LowerPriority,
+            event::PRIORITY_ZERO => Event::PriorityZero,
+            other => {
+                tracing::warn!(
+                    slot = e.slot,
+                    kind = other,
+                    "unknown event kind {other} from the XDP program"
+                );
+                return None;
+            }
+        };
+        Some(Input::Kernel {
+            slot: e.slot,
+            event,
+        })
+    }
+
+    /// After the ring buffer overflowed, events may be missing: rebuild them from the
+    /// maps. Each BACKUP gets a master-down check with what the kernel last saw (the core
+    /// discards it while a valid master is alive); each MASTER whose kernel saw a higher
+    /// priority recently yields.
+    async fn resynchronise(&mut self) {
+        let now_ns = crate::sys::monotonic_ns();
+        let mut inputs = Vec::new();
+        for r in self.controller.routers() {
+            let seen = self.seen_advert(r.slot, now_ns);
+            match r.state() {
+                State::Backup => inputs.push(Input::Kernel {
+                    slot: r.slot,
+                    event: Event::MasterDown { last_advert: seen },
+                }),
+                State::Master
+                    if seen.is_some_and(|s| {
+                        s.priority > r.priority() && s.age < r.fsm.params.master_down()
+                    }) =>
+                {
+                    inputs.push(Input::Kernel {
+                        slot: r.slot,
+                        event: Event::HigherPriority,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for input in inputs {
+            self.controller.handle(input, self.now()).await;
+        }
+    }
+
+    /// Checks the `events_lost` counter; resynchronises when it moved.
+    async fn check_lost_events(&mut self) {
+        let lost = self.lost_events();
+        if lost != self.events_lost {
+            tracing::warn!(
+                lost = lost - self.events_lost,
+                "the kernel's event ring buffer overflowed: resynchronising from the maps"
+            );
+            self.events_lost = lost;
+            self.resynchronise().await;
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT; then leaves cleanly (priority 0, VIPs removed).
+    /// `socket`: where to answer `vrrpd status` (none by default: no fixed global paths).
+    pub async fn run(mut self, socket: Option<PathBuf>) -> anyhow::Result<()> {
+        let listener = match &socket {
+            Some(path) => {
+                let _ = std::fs::remove_file(path);
+                Some(
+                    tokio::net::UnixListener::bind(path)
+                        .with_context(|| format!("listening on {}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        let mut events = crate::sys::async_fd(self.controller.platform().dp.events_fd())
+            .context("watching the event ring buffer")?;
+        let mut link_changes = Netlink::watch_links().context("watching link changes")?;
+        let mut sigterm =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut sigint =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut lost_check = tokio::time::interval(Duration::from_secs(1));
+        self.controller.handle(Input::Start, self.now()).await;
+        loop {
+            let deadline = self.controller.deadline().map_or_else(
+                || Instant::now() + Duration::from_secs(3600),
+                |at| self.started + at,
+            );
+            tokio::select! {
+                ready = events.readable_mut() => {
+                    let mut guard = ready.context("waiting for events")?;
+                    while let Some(e) = self.controller.platform_mut().dp.next_event() {
+                        if let Some(input) = self.kernel_input(&e) {
+                            self.controller.handle(input, self.now()).await;
+                        }
+                    }
+                    guard.clear_ready();
+                    self.check_lost_events().await;
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    self.controller.handle(Input::Timer, self.now()).await;
+                }
+                _ = lost_check.tick() => self.check_lost_events().await,
+                Some(link) = link_changes.recv() => {
+                    let input = Input::Link { name: link.name, up: link.up };
+                    self.controller.handle(input, self.now()).await;
+                }
+                Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    self.serve_status(stream).await;
+                }
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+            }
+        }
+        tracing::info!("stopping");
+        self.controller.handle(Input::Stop, self.now()).await;
+        for r in self.controller.routers() {
+            if let Ok(counters) = self.controller.platform().dp.instance_counters(r.slot) {
+                tracing::info!(instance = %r.name, "({}) counters: {counters}", r.name);
+            }
+        }
+        self.controller.platform_mut().dp.detach_all()?;
+        if let Some(path) = &socket {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("stopped: VIPs removed, XDP program detached");
+        Ok(())
+    }
+}
+
+fn address_of(r: &VirtualRouter, bytes: [u8; 16]) -> IpAddr {
+    if r.own.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(bytes))
+    }
+}

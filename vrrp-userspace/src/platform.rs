@@ -1,0 +1,36 @@
+//! What the controller needs from the world, as one small trait: the kernel's maps, the
+//! addresses (netlink), the packet socket, the notify scripts and the log. The daemon
+//! implements it with the real XDP program, rtnetlink and raw sockets
+//! ([`crate::daemon::Live`]); the conformance tests with a fake kernel and a fake clock,
+//! so they drive the real [`crate::controller::Controller`] (STYLE 16).
+use std::{net::IpAddr, time::Duration};
+
+use crate::{config::model::VirtualAddress, fsm::State};
+
+/// The controller's window on the world. Errors are reported with context and never stop
+/// the controller: one failed action must not block the others.
+#[allow(
+    async_fn_in_trait,
+    reason = "used through generics by a single-threaded controller; no Send bound needed"
+)]
+pub trait Platform {
+    /// Tells the XDP program the state of the instance in `slot`.
+    fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()>;
+    /// (Re)arms `slot`'s master-down timer in the kernel.
+    fn arm_master_down(&mut self, slot: u32, after: Duration) -> anyhow::Result<()>;
+    fn cancel_master_down(&mut self, slot: u32) -> anyhow::Result<()>;
+    /// Moves `slot`'s AH sequence counter `by` ahead.
+    fn advance_sequence(&mut self, slot: u32, by: u32) -> anyhow::Result<()>;
+    /// The AH sequence number for `slot`'s next advert (the counter, incremented).
+    fn next_sequence(&mut self, slot: u32) -> anyhow::Result<u32>;
+    /// Adds a virtual address to interface `ifindex` (present already: fine).
+    async fn add_address(&mut self, ifindex: u32, vip: &VirtualAddress) -> anyhow::Result<()>;
+    /// Removes a virtual address from interface `ifindex` (absent: fine).
+    async fn del_address(&mut self, ifindex: u32, address: IpAddr) -> anyhow::Result<()>;
+    /// Sends one Ethernet frame on `interface`.
+    fn send(&mut self, interface: &str, frame: &[u8]) -> std::io::Result<()>;
+    /// Runs a notify command (`/bin/sh -c COMMAND`) without waiting for it.
+    fn run_script(&mut self, command: &str);
+    /// One line of the operator's log (`(VI_1) Entering MASTER STATE`).
+    fn log(&mut self, line: &str);
+}

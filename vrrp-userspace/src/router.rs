@@ -1,0 +1,250 @@
+//! One virtual router: everything the daemon holds about one configured instance — its
+//! parameters, the handles resolved from the system (interface index, MAC, source
+//! address, kernel slot), its runtime state (IP id, the state machine with its timers) —
+//! and the pure pieces that turn its state into bytes (adverts, gratuitous ARPs, the
+//! kernel's view of it). No I/O: the controller executes what comes out of here.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use vrrp_common::maps::InstanceConfig;
+
+use crate::{
+    auth::Password,
+    config::model::{AuthKind, Config, Notify, VirtualAddress},
+    dataplane::{Auth, DEFAULT_HMAC_BUDGET, InstanceSpec},
+    fsm::{Instance, Params, State},
+    wire::{
+        EmitError,
+        advert::{Advert, IpHeader},
+        ah, arp, ethernet, frame, ipv4, ipv6, ndp, vrrp,
+    },
+};
+
+/// The VRRP IPv4 multicast group (RFC 5798 §5.1.1.2).
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+
+/// What the system tells about an instance before it runs (resolved by the daemon, made
+/// up by tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handles {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    /// The address adverts are sent from.
+    pub own: IpAddr,
+    /// The interface index of each virtual address (its `dev`, else the instance's).
+    pub vip_ifindex: Vec<u32>,
+}
+
+/// A virtual address with the interface it goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub address: VirtualAddress,
+    pub ifindex: u32,
+}
+
+/// One configured VRRP instance, running.
+#[derive(Debug, Clone)]
+pub struct VirtualRouter {
+    pub name: String,
+    pub interface: String,
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub own: IpAddr,
+    pub vrid: u8,
+    /// The instance's slot in the kernel's maps.
+    pub slot: u32,
+    pub auth: Option<(AuthKind, Password)>,
+    pub vips: Vec<Vip>,
+    /// Interfaces tracked without a weight (down → FAULT).
+    pub tracked: Vec<String>,
+    pub notify: Notify,
+    /// keepalived's per-instance IP id: starts at 1, never 0.
+    ip_id: u16,
+    /// The state machine, with its timers.
+    pub fsm: Instance,
+}
+
+impl AsRef<Instance> for VirtualRouter {
+    fn as_ref(&self) -> &Instance {
+        &self.fsm
+    }
+}
+
+impl AsMut<Instance> for VirtualRouter {
+    fn as_mut(&mut self) -> &mut Instance {
+        &mut self.fsm
+    }
+}
+
+impl VirtualRouter {
+    /// Instance `index` of `config`, in kernel slot `slot` (`None`: no such instance).
+    pub fn from_config(config: &Config, index: usize, slot: u32, handles: Handles) -> Option<Self> {
+        let inst = config.instances.get(index)?;
+        let params = Params::from_config(config, index)?;
+        Some(Self {
+            name: inst.name.clone(),
+            interface: inst.interface.clone(),
+            ifindex: handles.ifindex,
+            mac: handles.mac,
+            own: handles.own,
+            vrid: inst.vrid.get(),
+            slot,
+            auth: inst
+                .authentication
+                .as_ref()
+                .map(|a| (a.kind, Password::new(a.password.0.as_bytes()))),
+            vips: inst
+                .virtual_addresses
+                .iter()
+                .zip(
+                    handles
+                        .vip_ifindex
+                        .iter()
+                        .chain(std::iter::repeat(&handles.ifindex)),
+                )
+                .map(|(address, ifindex)| Vip {
+                    address: address.clone(),
+                    ifindex: *ifindex,
+                })
+                .collect(),
+            tracked: inst
+                .track_interfaces
+                .iter()
+                .filter(|t| t.weight.is_none())
+                .map(|t| t.name.clone())
+                .collect(),
+            notify: inst.notify.clone(),
+            ip_id: 0,
+            fsm: Instance::new(params),
+        })
+    }
+
+    pub fn state(&self) -> State {
+        self.fsm.state
+    }
+
+    pub fn priority(&self) -> u8 {
+        self.fsm.params.priority
+    }
+
+    pub fn uses_ah(&self) -> bool {
+        self.auth.as_ref().is_some_and(|(k, _)| *k == AuthKind::Ah)
+    }
+
+    /// Whether interface `name` matters to it (its own, or tracked without a weight).
+    pub fn watches(&self, name: &str) -> bool {
+        self.interface == name || self.tracked.iter().any(|t| t == name)
+    }
+
+    /// What the XDP program needs to know of it.
+    pub fn kernel_config(&self) -> InstanceConfig {
+        let addresses: Vec<IpAddr> = self.vips.iter().map(|v| v.address.address).collect();
+        let p = &self.fsm.params;
+        InstanceSpec {
+            ifindex: self.ifindex,
+            vrid: self.vrid,
+            version: p.version,
+            priority: p.priority,
+            preempt: p.preempt,
+            auth: match &self.auth {
+                None => Auth::None,
+                Some((AuthKind::Pass, pw)) => Auth::Pass(pw),
+                Some((AuthKind::Ah, pw)) => Auth::Ah(pw),
+            },
+            interval_cs: p.interval_cs,
+            addresses: &addresses,
+            own_address: self.own,
+            state: State::Init.kernel(),
+            hmac_budget: DEFAULT_HMAC_BUDGET,
+        }
+        .build()
+    }
+
+    /// One advert with keepalived's exact bytes: TOS 0xC0, the instance's IP id (advanced
+    /// here), DF clear, TTL 255; with AH, SPI = our address and `sequence`.
+    pub fn advert_frame(&mut self, priority: u8, sequence: u32) -> Result<Vec<u8>, EmitError> {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        if self.ip_id == 0 {
+            self.ip_id = 1;
+        }
+        let p = &self.fsm.params;
+        let (auth_type, auth_data, key) = match &self.auth {
+            None => (vrrp::AUTH_NONE, [0; 8], None),
+            Some((AuthKind::Pass, pw)) => (vrrp::AUTH_PASS, pw.pass_data(), None),
+            Some((AuthKind::Ah, pw)) => (vrrp::AUTH_AH, [0; 8], Some(pw)),
+        };
+        let version = if p.version == 2 {
+            vrrp::Version::V2 {
+                advert_int_s: u8::try_from(p.interval_cs / 100).unwrap_or(u8::MAX),
+                auth_type,
+                auth_data,
+            }
+        } else {
+            vrrp::Version::V3 {
+                max_advert_int_cs: p.interval_cs,
+            }
+        };
+        let vrrp = vrrp::Repr {
+            version,
+            vrid: self.vrid,
+            priority,
+            addresses: self.vips.iter().map(|v| v.address.address).collect(),
+        };
+        let (ip, dst_mac, ethertype) = match self.own {
+            IpAddr::V4(src) => (
+                IpHeader::V4(ipv4::Repr {
+                    tos: 0xc0,
+                    ident: self.ip_id,
+                    dont_fragment: false,
+                    ttl: 255,
+                    protocol: 0,
+                    src,
+                    dst: VRRP_GROUP_V4,
+                    options: Vec::new(),
+                }),
+                ethernet::ipv4_multicast_mac(VRRP_GROUP_V4),
+                ethernet::ETHERTYPE_IPV4,
+            ),
+            IpAddr::V6(src) => {
+                let dst = Ipv6Addr::from(vrrp_common::VRRP_GROUP_V6);
+                (
+                    IpHeader::V6(ipv6::Repr {
+                        traffic_class: 0xc0,
+                        flow_label: 0,
+                        next_header: 0,
+                        hop_limit: 255,
+                        src,
+                        dst,
+                    }),
+                    ethernet::ipv6_multicast_mac(dst),
+                    ethernet::ETHERTYPE_IPV6,
+                )
+            }
+        };
+        let ah = match (key, self.own) {
+            (Some(_), IpAddr::V4(src)) => Some(ah::Repr {
+                spi: u32::from(src),
+                sequence,
+            }),
+            _ => None,
+        };
+        let eth = ethernet::Repr {
+            dst: dst_mac,
+            src: self.mac,
+            tag: None,
+            ethertype,
+        };
+        frame::emit(&eth, &Advert { ip, ah, vrrp }, key)
+    }
+
+    /// One gratuitous ARP per IPv4 virtual address, one unsolicited neighbour
+    /// advertisement per IPv6 one.
+    pub fn gratuitous_frames(&self) -> Vec<Vec<u8>> {
+        self.vips
+            .iter()
+            .map(|vip| match vip.address.address {
+                IpAddr::V4(address) => arp::Repr::gratuitous(self.mac, address).frame(),
+                IpAddr::V6(address) => ndp::unsolicited_frame(self.mac, address),
+            })
+            .collect()
+    }
+}
