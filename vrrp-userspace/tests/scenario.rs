@@ -459,3 +459,13 @@ fn run(name: &str) {
 fn seed_case_study() {
     run("seed");
 }
+
+#[test]
+fn sync_group_members_sharing_an_interface_recover_after_it_flaps() {
+    run("shared-interface");
+}
+
+#[test]
+fn vrrpv2_skew_ignores_advert_int_and_stop_notifies_stop() {
+    run("advert-int-3");
+}
