@@ -205,3 +205,65 @@ fn settle_faults<T: AsRef<Instance> + AsMut<Instance>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsm::Params;
+
+    fn member(name: &str) -> Instance {
+        Instance::new(Params {
+            name: name.into(),
+            priority: 150,
+            version: 2,
+            interval_cs: 100,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            start_master: false,
+            ah: false,
+            garp_repeat: 5,
+            garp_delay: Duration::ZERO,
+            garp_refresh: Duration::ZERO,
+            garp_refresh_repeat: 1,
+        })
+    }
+
+    fn group() -> (Vec<Instance>, Vec<Group>) {
+        let groups = vec![Group {
+            name: "VG".into(),
+            members: vec![0, 1],
+        }];
+        (vec![member("A"), member("B")], groups)
+    }
+
+    #[test]
+    fn a_group_fault_seen_in_init_starts_the_other_member_in_fault() {
+        let (mut i, g) = group();
+        let t = Duration::ZERO;
+        dispatch(&mut i, &g, 0, &Event::InterfaceDown("eth0".into()), t);
+        dispatch(&mut i, &g, 0, &Event::Start, t);
+        dispatch(&mut i, &g, 1, &Event::Start, t);
+        assert_eq!((i[0].state, i[1].state), (State::Fault, State::Fault));
+        // The interface returns: both come up together.
+        dispatch(&mut i, &g, 0, &Event::InterfaceUp("eth0".into()), t);
+        assert_eq!((i[0].state, i[1].state), (State::Backup, State::Backup));
+    }
+
+    #[test]
+    fn members_sharing_an_interface_recover_only_when_both_are_back() {
+        let (mut i, g) = group();
+        let t = Duration::ZERO;
+        dispatch(&mut i, &g, 0, &Event::Start, t);
+        dispatch(&mut i, &g, 1, &Event::Start, t);
+        let down = Event::InterfaceDown("eth0".into());
+        let up = Event::InterfaceUp("eth0".into());
+        dispatch(&mut i, &g, 0, &down, t);
+        dispatch(&mut i, &g, 1, &down, t);
+        dispatch(&mut i, &g, 0, &up, t);
+        // B still has its own fault: A waits in FAULT.
+        assert_eq!((i[0].state, i[1].state), (State::Fault, State::Fault));
+        dispatch(&mut i, &g, 1, &up, t);
+        assert_eq!((i[0].state, i[1].state), (State::Backup, State::Backup));
+        assert!(i.iter().all(|m| m.faults.is_empty()));
+    }
+}
