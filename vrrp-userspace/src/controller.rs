@@ -184,7 +184,7 @@ impl<P: Platform> Controller<P> {
                 }
             }
             Action::AddVips => {
-                for vip in r.vips.clone() {
+                for vip in &r.vips {
                     self.platform
                         .add_address(vip.ifindex, &vip.address)
                         .await
@@ -192,7 +192,7 @@ impl<P: Platform> Controller<P> {
                 }
             }
             Action::RemoveVips => {
-                for vip in r.vips.clone() {
+                for vip in &r.vips {
                     self.platform
                         .del_address(vip.ifindex, vip.address.address)
                         .await

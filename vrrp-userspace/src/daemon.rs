@@ -220,12 +220,17 @@ impl Daemon {
         }
         let live = Live { dp, nl, sockets };
         let mut controller = Controller::new(config, all, links, live);
-        for r in controller.routers().to_vec() {
+        let installs: Vec<_> = controller
+            .routers()
+            .iter()
+            .map(|r| (r.slot, r.name.clone(), r.kernel_config()))
+            .collect();
+        for (slot, name, kernel_config) in installs {
             controller
                 .platform_mut()
                 .dp
-                .install(r.slot, &r.kernel_config())
-                .with_context(|| format!("({}) installing in the XDP program", r.name))?;
+                .install(slot, &kernel_config)
+                .with_context(|| format!("({name}) installing in the XDP program"))?;
         }
         let mut daemon = Self {
             controller,
@@ -240,20 +245,18 @@ impl Daemon {
     /// A previous run that crashed may have left virtual addresses behind: remove them
     /// before taking part in any election.
     async fn remove_leftover_vips(&mut self) -> anyhow::Result<()> {
-        let routers = self.controller.routers().to_vec();
-        let live = self.controller.platform_mut();
-        for r in &routers {
+        let nl = &self.controller.platform().nl;
+        for r in self.controller.routers() {
             for vip in &r.vips {
                 let address = vip.address.address;
-                let present = live
-                    .nl
+                let present = nl
                     .addresses(vip.ifindex)
                     .await?
                     .iter()
                     .any(|(a, _)| *a == address);
                 if present {
                     tracing::warn!(instance = %r.name, vip = %address, "({}) removing {address} left behind by a previous run", r.name);
-                    live.nl.del_address(vip.ifindex, address).await?;
+                    nl.del_address(vip.ifindex, address).await?;
                 }
             }
         }
