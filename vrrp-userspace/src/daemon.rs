@@ -24,7 +24,7 @@ use crate::{
     config::model::{Config, VirtualAddress},
     controller::{Controller, Input},
     dataplane::Dataplane,
-    fsm::{Event, SeenAdvert, State},
+    fsm::{self, Event, SeenAdvert, State},
     netlink::Netlink,
     platform::Platform,
     router::{Handles, VirtualRouter},
@@ -244,7 +244,7 @@ impl Daemon {
 
     /// A previous run that crashed may have left virtual addresses behind: remove them
     /// before taking part in any election.
-    async fn remove_leftover_vips(&mut self) -> anyhow::Result<()> {
+    async fn remove_leftover_vips(&self) -> anyhow::Result<()> {
         let nl = &self.controller.platform().nl;
         for r in self.controller.routers() {
             for vip in &r.vips {
@@ -356,32 +356,21 @@ impl Daemon {
     }
 
     /// After the ring buffer overflowed, events may be missing: rebuild them from the
-    /// maps. Each BACKUP gets a master-down check with what the kernel last saw (the core
-    /// discards it while a valid master is alive); each MASTER whose kernel saw a higher
-    /// priority recently yields.
+    /// maps (the core decides which, `fsm::resync_event`).
     async fn resynchronise(&mut self) {
         let now_ns = crate::sys::monotonic_ns();
-        let mut inputs = Vec::new();
-        for r in self.controller.routers() {
-            let seen = self.seen_advert(r.slot, now_ns);
-            match r.state() {
-                State::Backup => inputs.push(Input::Kernel {
+        let inputs: Vec<Input> = self
+            .controller
+            .routers()
+            .iter()
+            .filter_map(|r| {
+                let event = fsm::resync_event(&r.fsm, self.seen_advert(r.slot, now_ns))?;
+                Some(Input::Kernel {
                     slot: r.slot,
-                    event: Event::MasterDown { last_advert: seen },
-                }),
-                State::Master
-                    if seen.is_some_and(|s| {
-                        s.priority > r.priority() && s.age < r.fsm.params.master_down()
-                    }) =>
-                {
-                    inputs.push(Input::Kernel {
-                        slot: r.slot,
-                        event: Event::HigherPriority,
-                    });
-                }
-                _ => {}
-            }
-        }
+                    event,
+                })
+            })
+            .collect();
         for input in inputs {
             self.controller.handle(input, self.now()).await;
         }

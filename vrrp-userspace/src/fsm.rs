@@ -56,6 +56,7 @@ impl State {
         }
     }
 }
+
 /// What the state machine needs from an instance's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Params {
@@ -274,13 +275,13 @@ impl Instance {
 
     /// The master-down decision (keepalived's `vrrp_state_backup` and RFC 5798 §6.4.2):
     /// whether an expiry means "no usable master", what a hold still asks to wait.
-    fn master_down(&self, last: Option<SeenAdvert>, now: Duration) -> Down {
+    pub fn master_down(&self, last: Option<SeenAdvert>, now: Duration) -> Down {
         let p = &self.params;
         let Some(last) = last.filter(|l| l.priority != 0 && l.age < p.master_down()) else {
             // No master heard: stale only if the timer cannot have run out yet (an expiry
             // queued before the instance last entered BACKUP, or a resynchronisation).
             let waited = self.backup_since.map(|t| now.saturating_sub(t));
-            if waited.is_some_and(|w| w < p.master_down()) && last.is_none() {
+            if last.is_none() && waited.is_some_and(|w| w < p.master_down()) {
                 return Down::Stale;
             }
             return Down::TakeOver;
@@ -313,9 +314,21 @@ pub enum Down {
     Stale,
 }
 
-/// The master-down decision for `inst`, for `sync` (a group takes over together).
-pub fn master_down(inst: &Instance, last: Option<SeenAdvert>, now: Duration) -> Down {
-    inst.master_down(last, now)
+/// After kernel events were lost: the event that brings `inst` back in line with the last
+/// valid advert the kernel saw. A BACKUP gets a master-down check (discarded as stale while
+/// a valid master is alive); a MASTER whose kernel saw a higher priority recently yields.
+pub fn resync_event(inst: &Instance, last: Option<SeenAdvert>) -> Option<Event> {
+    match inst.state {
+        State::Backup => Some(Event::MasterDown { last_advert: last }),
+        State::Master
+            if last.is_some_and(|l| {
+                l.priority > inst.params.priority && l.age < inst.params.master_down()
+            }) =>
+        {
+            Some(Event::HigherPriority)
+        }
+        _ => None,
+    }
 }
 
 /// Applies `event` at `now`; returns what the controller must do.
@@ -620,6 +633,31 @@ mod tests {
         };
         step(&mut i, &silent, T0);
         assert_eq!(i.state, State::Master);
+    }
+
+    #[test]
+    fn a_resync_checks_backups_and_yields_masters_that_missed_a_higher_priority() {
+        let seen = |priority, ms| {
+            Some(SeenAdvert {
+                priority,
+                age: Duration::from_millis(ms),
+            })
+        };
+        let mut backup = Instance::new(params(100, false));
+        step(&mut backup, &Event::Start, T0);
+        assert_eq!(
+            resync_event(&backup, seen(150, 500)),
+            Some(Event::MasterDown {
+                last_advert: seen(150, 500)
+            })
+        );
+        let master = master(150);
+        assert_eq!(
+            resync_event(&master, seen(200, 500)),
+            Some(Event::HigherPriority)
+        );
+        assert_eq!(resync_event(&master, seen(100, 500)), None);
+        assert_eq!(resync_event(&master, seen(200, 5000)), None);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub struct Vip {
 }
 
 /// One configured VRRP instance, running.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VirtualRouter {
     pub name: String,
     pub interface: String,

@@ -88,7 +88,7 @@ pub fn dispatch<T: AsRef<Instance> + AsMut<Instance>>(
         .collect();
 
     if let (State::Backup, Event::MasterDown { last_advert }) = (inst.state, event) {
-        match fsm::master_down(inst, *last_advert, now) {
+        match inst.master_down(*last_advert, now) {
             Down::Stale => return outcome,
             Down::Hold(left) => {
                 outcome.push(index, vec![Action::ArmMasterDown(left)]);

@@ -86,15 +86,20 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             .env("CARGO_TERM_COLOR", "never");
     };
 
+    // Where the scratch PATH finds `tool`, if anywhere.
+    let which = |tool: &str| {
+        let mut command = Command::new("sh");
+        command.args(["-c", &format!("command -v {tool}")]);
+        scratch_env(&mut command);
+        output(&mut command)
+    };
+
     step(&format!(
         "[setup-check 1/3] scratch environment in {}: HOME, CARGO_HOME with rustup's proxies only",
         scratch.0.display()
     ));
     for tool in INSTALLED {
-        let mut which = Command::new("sh");
-        which.args(["-c", &format!("command -v {tool}")]);
-        scratch_env(&mut which);
-        if let Some(found) = output(&mut which) {
+        if let Some(found) = which(tool) {
             bail!("{tool} is still reachable in the scratch environment at {found}");
         }
     }
@@ -106,10 +111,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     status(&mut setup).context("`cargo xtask setup` failed in the scratch environment")?;
 
     step("[setup-check 3/3] building vrrpd with the bpf-linker the setup produced");
-    let mut which = Command::new("sh");
-    which.args(["-c", "command -v bpf-linker"]);
-    scratch_env(&mut which);
-    let linker = output(&mut which).context("the setup left no bpf-linker on PATH")?;
+    let linker = which("bpf-linker").context("the setup left no bpf-linker on PATH")?;
     if Path::new(&linker) != bin.join("bpf-linker") {
         bail!(
             "the scratch PATH finds bpf-linker at {linker}, not the one the setup built in {}",
