@@ -1,7 +1,10 @@
 //! The raw system calls vrrpd makes beyond what its libraries wrap: sending whole Ethernet
 //! frames on an interface (AF_PACKET) and entering another network namespace. This module
 //! and the eBPF crate are the only places with `unsafe`.
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "libc syscalls and an mmapped BPF map; each has a SAFETY line"
+)]
 
 use std::{
     ffi::CString,
