@@ -208,6 +208,22 @@ fn every_broken_fixture_fails_at_its_exact_position() {
     assert!(checked >= 20, "only {checked} broken fixtures");
 }
 
+/// A `virtual_router_id` that does not parse is one error, not also a missing one; and it
+/// does not hide another instance's missing VRID (`broken/missing-vrid-after-invalid.conf`).
+#[test]
+fn an_invalid_vrid_is_reported_once() {
+    for name in ["vrid-range.conf", "vrid-zero.conf"] {
+        let error = config::load(&fixtures().join("broken").join(name), None).unwrap_err();
+        let vrid_errors: Vec<_> = error
+            .errors()
+            .filter(|d| {
+                d.message.contains("virtual router id") || d.message.contains("virtual_router_id")
+            })
+            .collect();
+        assert_eq!(vrid_errors.len(), 1, "{name}: {vrid_errors:?}");
+    }
+}
+
 #[test]
 fn keywords_includes_and_warnings() {
     let path = fixtures().join("valid/includes.conf");

@@ -137,6 +137,23 @@ fn statements(
     }
 }
 
+/// What a block said about one of its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Setting<T> {
+    /// Not written.
+    Unset,
+    /// Written, but not valid: already reported where it was written.
+    Invalid,
+    Set(T),
+}
+
+impl<T> Setting<T> {
+    /// The outcome of reading a setting that was written (`None`: reported invalid).
+    fn read(value: Option<T>) -> Self {
+        value.map_or(Self::Invalid, Self::Set)
+    }
+}
+
 struct Reader<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     sites: Sites,
@@ -344,7 +361,7 @@ impl Reader<'_> {
         self.site(Item::Instance, &name, "", &name_token);
         self.site(Item::Instance, &name, "name", &name_token);
         let mut interface = None;
-        let mut vrid = None;
+        let mut vrid = Setting::Unset;
         let mut instance = Instance {
             name: name.clone(),
             interface: String::new(),
@@ -393,13 +410,13 @@ impl Reader<'_> {
                 }
                 "interface" => interface = self.name(n),
                 "virtual_router_id" => {
-                    vrid = self.parsed(n, |t| {
+                    vrid = Setting::read(self.parsed(n, |t| {
                         t.parse::<u64>()
                             .map_err(|_| {
                                 format!("virtual router id `{t}` is not a number: must be 1-255")
                             })
                             .and_then(Vrid::try_from)
-                    })
+                    }))
                 }
                 "priority" => {
                     if let Some(p) = self.parsed(n, |t| {
@@ -481,19 +498,12 @@ impl Reader<'_> {
             None => self.error(&name_token, format!("({name}) has no `interface`")),
         }
         match vrid {
-            Some(v) => instance.vrid = v,
-            None => {
-                if !self
-                    .diagnostics
-                    .iter()
-                    .any(|d| d.is_error() && d.message.contains("virtual router id"))
-                {
-                    self.error(
-                        &name_token,
-                        format!("({name}) has no `virtual_router_id` (1-255)"),
-                    );
-                }
-            }
+            Setting::Set(v) => instance.vrid = v,
+            Setting::Invalid => {}
+            Setting::Unset => self.error(
+                &name_token,
+                format!("({name}) has no `virtual_router_id` (1-255)"),
+            ),
         }
         self.config.instances.push(instance);
     }
