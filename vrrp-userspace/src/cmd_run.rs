@@ -2,7 +2,9 @@
 //!
 //! With `--config`, the daemon: every instance runs until SIGINT/SIGTERM (then priority 0,
 //! VIPs removed, program detached). With only `--interface`, it attaches the program,
-//! prints its counters every `--stats-interval`, and detaches on SIGINT/SIGTERM.
+//! prints its counters every `--stats-interval`, and detaches on SIGINT/SIGTERM; there
+//! `--generic` forces generic (skb) mode. The daemon picks its attach mode itself (driver,
+//! else generic), so `--generic` with `--config` is refused rather than silently ignored.
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -29,12 +31,23 @@ pub struct RunArgs {
     /// Without `--config`: interface to attach the XDP program to and watch (repeatable).
     #[arg(long = "interface", short = 'i')]
     interfaces: Vec<String>,
-    /// Attach in generic (skb) mode instead of trying driver mode first.
-    #[arg(long)]
+    /// Without `--config`: attach in generic (skb) mode instead of trying driver mode
+    /// first. (With `--config` the daemon tries driver mode and falls back to generic mode
+    /// by itself; forcing generic mode there is not supported yet, so the combination is
+    /// refused rather than ignored.)
+    #[arg(long, conflicts_with = "config")]
     generic: bool,
     /// Seconds between two counter reports.
     #[arg(long, default_value_t = 1.0)]
     stats_interval: f64,
+}
+
+impl RunArgs {
+    /// The attach mode forced on the command line; `None`: driver mode where the interface
+    /// allows it, else generic.
+    fn forced_mode(&self) -> Option<AttachMode> {
+        self.generic.then_some(AttachMode::Generic)
+    }
 }
 
 /// The pid file, removed when the daemon exits.
@@ -73,11 +86,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let interfaces = args.interfaces.clone();
     let mut dataplane = Dataplane::load().context("loading the XDP program")?;
     for interface in &interfaces {
-        let mode = if args.generic {
-            dataplane.attach(interface, AttachMode::Generic)?;
-            AttachMode::Generic
-        } else {
-            dataplane.attach_preferring_driver(interface)?
+        let mode = match args.forced_mode() {
+            Some(mode) => {
+                dataplane.attach(interface, mode)?;
+                mode
+            }
+            None => dataplane.attach_preferring_driver(interface)?,
         };
         tracing::info!(interface, %mode, "XDP program attached to {interface} ({mode} mode)");
     }
@@ -101,4 +115,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("detaching the XDP program")?;
     tracing::info!("XDP program detached; exiting");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `vrrpd run` as the command line parses it.
+    #[derive(Debug, Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        Run::try_parse_from(std::iter::once("run").chain(args.iter().copied())).map(|r| r.args)
+    }
+
+    #[test]
+    fn generic_forces_generic_mode_on_the_given_interfaces() {
+        let args = parse(&["--interface", "eth0", "--generic"]).expect("valid");
+        assert_eq!(args.forced_mode(), Some(AttachMode::Generic));
+        let args = parse(&["--interface", "eth0"]).expect("valid");
+        assert_eq!(args.forced_mode(), None);
+    }
+
+    /// `--generic` used to be silently ignored with `--config`: now it is refused, naming
+    /// both options.
+    #[test]
+    fn generic_with_a_configuration_is_refused_not_ignored() {
+        let error = parse(&["--config", "vrrpd.yaml", "--generic"]).expect_err("refused");
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let text = error.to_string();
+        assert!(
+            text.contains("--generic") && text.contains("--config"),
+            "{text}"
+        );
+        assert!(parse(&["--config", "vrrpd.yaml"]).is_ok());
+    }
 }

@@ -143,3 +143,23 @@ fn cmd_status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_refuses_generic_with_a_configuration() {
+        let error = Cli::try_parse_from(["vrrpd", "run", "--config", "a.conf", "--generic"])
+            .expect_err("--generic is not honoured with --config yet");
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(Cli::try_parse_from(["vrrpd", "run", "-i", "eth0", "--generic"]).is_ok());
+    }
+}
