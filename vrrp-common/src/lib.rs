@@ -20,3 +20,4 @@ pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 pub const VRRP_GROUP_V6: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
 pub mod maps;
 pub mod md5;
+pub mod policy;

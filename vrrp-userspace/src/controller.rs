@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::Config,
-    fsm::{Action, Event, State},
+    fsm::{Action, Event, Note, State},
     platform::Platform,
     router::{Handles, VirtualRouter},
     sync::{self, Group, Item},
@@ -199,12 +199,38 @@ impl<P: Platform> Controller<P> {
                         .map_err(|e| e.context(format!("removing {}", vip.address.address)))?;
                 }
             }
-            Action::Gratuitous { repeat } => {
-                for frame in r.gratuitous_frames() {
+            Action::Gratuitous { repeat, address } => {
+                let frames = r.gratuitous_frames();
+                let chosen = frames
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| address.is_none_or(|a| usize::try_from(a) == Ok(*i)));
+                for (_, frame) in chosen {
                     for _ in 0..repeat {
-                        let _ = self.platform.send(&r.interface, &frame);
+                        let _ = self.platform.send(&r.interface, frame);
                     }
                 }
+            }
+            Action::KernelPriority(priority) => self.platform.set_priority(slot, priority)?,
+            Action::Log(note) => {
+                let line = match note {
+                    Note::LowerPriority { priority, ours } => format!(
+                        "({}) Received advert with lower priority {priority}, ours {ours}, \
+                         forcing new election",
+                        r.name
+                    ),
+                    Note::EqualPriorityFromOurAddress => format!(
+                        "({}) WARNING - equal priority advert received from remote host with \
+                         our IP address.",
+                        r.name
+                    ),
+                    Note::AnotherAddressOwner => format!(
+                        "({}) CONFIGURATION ERROR: local instance and a remote instance are \
+                         both configured as address owner, please fix - reducing local priority",
+                        r.name
+                    ),
+                };
+                self.platform.log(&line);
             }
             Action::Notify(state) => self.notify(index, state),
         }

@@ -35,14 +35,14 @@ impl fmt::Display for State {
 }
 
 impl State {
-    /// The value the XDP program expects (`vrrp_common::maps::state`).
-    pub fn kernel(self) -> u8 {
-        use vrrp_common::maps::state;
+    /// The value the XDP program expects.
+    pub fn kernel(self) -> vrrp_common::maps::KernelState {
+        use vrrp_common::maps::KernelState;
         match self {
-            Self::Init => state::INIT,
-            Self::Backup => state::BACKUP,
-            Self::Master => state::MASTER,
-            Self::Fault => state::FAULT,
+            Self::Init => KernelState::INIT,
+            Self::Backup => KernelState::BACKUP,
+            Self::Master => KernelState::MASTER,
+            Self::Fault => KernelState::FAULT,
         }
     }
 
@@ -70,6 +70,11 @@ pub struct Params {
     pub preempt_delay: Duration,
     /// Start as MASTER (an address owner with `state MASTER`), else BACKUP.
     pub start_master: bool,
+    /// `state MASTER` below 255 without AH: keepalived starts it as BACKUP but waits only
+    /// one advert interval + the minimal skew for a master before taking over
+    /// (`vrrp_init_state`).
+    #[serde(default)]
+    pub eager: bool,
     /// IPSEC-AH: on taking over, the sequence counter moves past adverts we may have missed.
     pub ah: bool,
     /// Gratuitous ARPs / unsolicited NAs per address in each burst after becoming MASTER.
@@ -79,6 +84,17 @@ pub struct Params {
     /// Period of refresh bursts while MASTER (none when zero), and their size.
     pub garp_refresh: Duration,
     pub garp_refresh_repeat: u32,
+    /// As MASTER, on hearing a lower priority (after a split heals): a burst of this many
+    /// per address at once (none when zero), and another after the delay (none when zero).
+    /// keepalived's `garp_lower_prio_repeat` / `garp_lower_prio_delay`.
+    pub garp_lower_repeat: u32,
+    pub garp_lower_delay: Duration,
+    /// Minimum gap between two gratuitous messages (`garp_interval`; zero: none). With a gap,
+    /// each burst sends every address once, one message per gap: keepalived queues the
+    /// repeats of an address under one pending flag, so they collapse the same way.
+    pub garp_interval: Duration,
+    /// How many virtual addresses the instance has (paced bursts count through them).
+    pub addresses: u32,
 }
 
 impl Params {
@@ -87,6 +103,10 @@ impl Params {
         use crate::config::model::{AuthKind, InitialState, Version};
         let inst = config.instances.get(index)?;
         let garp = inst.garp.unwrap_or(config.global.garp);
+        let ah = inst
+            .authentication
+            .as_ref()
+            .is_some_and(|a| a.kind == AuthKind::Ah);
         Some(Self {
             name: inst.name.clone(),
             priority: inst.priority.get(),
@@ -98,14 +118,22 @@ impl Params {
             preempt: inst.preempt,
             preempt_delay: inst.preempt_delay.as_duration(),
             start_master: inst.start_state() == InitialState::Master,
-            ah: inst
-                .authentication
-                .as_ref()
-                .is_some_and(|a| a.kind == AuthKind::Ah),
+            // With AH keepalived clears `state MASTER` below 255 ("Initial state master is
+            // incompatible with AH authentication"): it needs a sequence number first.
+            eager: inst.state == InitialState::Master
+                && inst.start_state() != InitialState::Master
+                && !ah,
+            ah,
             garp_repeat: garp.master_repeat,
             garp_delay: garp.master_delay.as_duration(),
             garp_refresh: garp.master_refresh.as_duration(),
             garp_refresh_repeat: garp.master_refresh_repeat,
+            // keepalived: the instance's lower-priority values come from the global ones,
+            // which default to the global master values (not the instance's overrides).
+            garp_lower_repeat: config.global.garp.master_repeat,
+            garp_lower_delay: config.global.garp.master_delay.as_duration(),
+            garp_interval: garp.interval.as_duration(),
+            addresses: u32::try_from(inst.virtual_addresses.len()).unwrap_or(u32::MAX),
         })
     }
 
@@ -122,6 +150,12 @@ impl Params {
         ))
     }
 
+    /// keepalived's `VRRP_TIMER_SKEW_MIN`: the skew of priority 255 (1/256 s for VRRPv2,
+    /// interval/256 for VRRPv3).
+    pub fn skew_min(&self) -> Duration {
+        Duration::from_nanos(skew_ns(self.version, 255, self.interval_cs))
+    }
+
     /// keepalived's `VRRP_TIMER_SKEW`: (256 − priority)/256 s for VRRPv2 whatever the
     /// interval, (256 − priority) × interval/256 for VRRPv3 (RFC 5798 §6.1).
     pub fn skew(&self) -> Duration {
@@ -135,6 +169,19 @@ pub struct SeenAdvert {
     pub priority: u8,
     /// How long before the expiry it arrived.
     pub age: Duration,
+    /// A `preempt_delay` hold was running in the kernel: it still accepts this lower
+    /// master's adverts (see `vrrp_common::policy`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+/// An advert the kernel reported to a MASTER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heard {
+    pub priority: u8,
+    /// Sent from the instance's own address (another box, or a second daemon, using it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_address: bool,
 }
 
 /// Something that happened to an instance.
@@ -148,9 +195,9 @@ pub enum Event {
         last_advert: Option<SeenAdvert>,
     },
     /// As MASTER: an advert of higher priority (or equal, from a higher address).
-    HigherPriority,
-    /// As MASTER: an advert of lower priority.
-    LowerPriority,
+    HigherPriority(Heard),
+    /// As MASTER: an advert of lower priority (or equal, from a lower or our own address).
+    LowerPriority(Heard),
     /// A master announced it is leaving (priority 0).
     PriorityZero,
     /// The instance's [`Instance::deadline`] has come (advert, gratuitous ARPs).
@@ -183,10 +230,18 @@ pub enum Action {
     AdvanceSequence(u32),
     AddVips,
     RemoveVips,
-    /// Gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every address, now.
+    /// Gratuitous ARPs (IPv4) / unsolicited NAs (IPv6), `repeat` per address, now: for every
+    /// address, or only for the address at this index (paced by `garp_interval`).
     Gratuitous {
         repeat: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<u32>,
     },
+    /// The instance's priority changed (keepalived lowers an address owner that meets
+    /// another one to 254): tell the XDP program.
+    KernelPriority(u8),
+    /// A line for the log that is not a state change.
+    Log(Note),
     /// Log `(NAME) Entering STATE STATE` and run the notify hooks (INIT: stopped).
     Notify(State),
 }
@@ -197,6 +252,17 @@ pub enum Action {
 /// adverts as replays ("sequence number N already processed"). Receivers only need it to
 /// increase: move past that window.
 pub const TAKEOVER_SEQUENCE_MARGIN: u32 = 4;
+
+/// What [`Action::Log`] reports (the controller words it as keepalived does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Note {
+    /// As MASTER: a lower priority heard; we answer with an advert (and gratuitous ARPs).
+    LowerPriority { priority: u8, ours: u8 },
+    /// As MASTER: our own priority from our own address.
+    EqualPriorityFromOurAddress,
+    /// As an address owner (255): another owner heard; we step down to 254.
+    AnotherAddressOwner,
+}
 
 /// Why an instance is in FAULT.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,17 +278,29 @@ pub struct Instance {
     pub params: Params,
     pub state: State,
     pub faults: BTreeSet<FaultReason>,
-    started_at: Option<Duration>,
     /// When its master-down timer last expired without a master since (sync groups: it
     /// wants MASTER).
     pub wants_master_since: Option<Duration>,
-    /// When it last entered BACKUP (a master-down expiry sooner than that is stale).
+    /// When it last entered BACKUP, and the master-down wait it armed then (an expiry
+    /// sooner than that is stale).
     backup_since: Option<Duration>,
+    backup_wait: Duration,
     /// As MASTER: when the next advert is due.
     next_advert: Option<Duration>,
-    /// As MASTER: gratuitous ARP bursts still to send (when, how many per address, whether
-    /// it is a periodic refresh that schedules the next one).
-    garps: Vec<(Duration, u32, bool)>,
+    /// As MASTER: gratuitous ARP bursts still to send.
+    garps: Vec<Burst>,
+}
+
+/// A gratuitous ARP burst to send at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Burst {
+    at: Duration,
+    /// Messages per address.
+    repeat: u32,
+    /// A periodic refresh schedules the next one when it starts.
+    refresh: bool,
+    /// Paced by `garp_interval`: the address this part of the burst is for.
+    address: u32,
 }
 
 impl AsRef<Self> for Instance {
@@ -243,9 +321,9 @@ impl Instance {
             params,
             state: State::Init,
             faults: BTreeSet::new(),
-            started_at: None,
             wants_master_since: None,
             backup_since: None,
+            backup_wait: Duration::ZERO,
             next_advert: None,
             garps: Vec::new(),
         }
@@ -269,7 +347,7 @@ impl Instance {
     pub fn deadline(&self) -> Option<Duration> {
         self.next_advert
             .into_iter()
-            .chain(self.garps.iter().map(|(at, _, _)| *at))
+            .chain(self.garps.iter().map(|b| b.at))
             .min()
     }
 
@@ -281,25 +359,18 @@ impl Instance {
             // No master heard: stale only if the timer cannot have run out yet (an expiry
             // queued before the instance last entered BACKUP, or a resynchronisation).
             let waited = self.backup_since.map(|t| now.saturating_sub(t));
-            if last.is_none() && waited.is_some_and(|w| w < p.master_down()) {
+            if last.is_none() && waited.is_some_and(|w| w < self.backup_wait) {
                 return Down::Stale;
             }
             return Down::TakeOver;
         };
-        // A master the kernel still accepts (not lower, or we may not preempt) refreshed the
-        // timer after this expiry was queued: the event is stale.
-        if last.priority >= p.priority || !p.preempt {
+        // A master the kernel still accepts (not lower, we may not preempt, or a
+        // preempt_delay hold runs) refreshed the timer after this expiry was queued: stale.
+        if last.priority >= p.priority || !p.preempt || last.held {
             return Down::Stale;
         }
-        // A live lower-priority master: keepalived's preempt_delay holds the takeover back.
-        let hold_end = self
-            .started_at
-            .map(|t| t + p.preempt_delay)
-            .unwrap_or_default();
-        match hold_end.checked_sub(now).filter(|left| !left.is_zero()) {
-            Some(left) => Down::Hold(left),
-            None => Down::TakeOver,
-        }
+        // A live lower-priority master whose adverts the kernel no longer accepts.
+        Down::TakeOver
     }
 }
 
@@ -308,8 +379,6 @@ impl Instance {
 pub enum Down {
     /// No usable master: take over.
     TakeOver,
-    /// A lower-priority master is alive and preempt_delay still runs: wait this long.
-    Hold(Duration),
     /// A valid master advert arrived after the expiry was queued: ignore it.
     Stale,
 }
@@ -320,13 +389,14 @@ pub enum Down {
 pub fn resync_event(inst: &Instance, last: Option<SeenAdvert>) -> Option<Event> {
     match inst.state {
         State::Backup => Some(Event::MasterDown { last_advert: last }),
-        State::Master
-            if last.is_some_and(|l| {
-                l.priority > inst.params.priority && l.age < inst.params.master_down()
-            }) =>
-        {
-            Some(Event::HigherPriority)
-        }
+        State::Master => last
+            .filter(|l| l.priority > inst.params.priority && l.age < inst.params.master_down())
+            .map(|l| {
+                Event::HigherPriority(Heard {
+                    priority: l.priority,
+                    own_address: false,
+                })
+            }),
         _ => None,
     }
 }
@@ -349,9 +419,17 @@ pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
             }
         }
         (State::Init, Event::Start) => {
-            inst.started_at = Some(now);
             if inst.faults.is_empty() {
                 up(inst, &mut out, now);
+                if inst.state == State::Backup && inst.params.eager {
+                    let wait = inst.params.interval() + inst.params.skew_min();
+                    inst.backup_wait = wait;
+                    for action in &mut out {
+                        if let Action::ArmMasterDown(after) = action {
+                            *after = wait;
+                        }
+                    }
+                }
             } else {
                 enter_fault(inst, &mut out);
             }
@@ -387,20 +465,59 @@ pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
                     inst.wants_master_since = Some(now);
                     enter_master(inst, &mut out, now);
                 }
-                Down::Hold(left) => out.push(Action::ArmMasterDown(left)),
                 Down::Stale => {}
             }
         }
         (State::Backup, Event::SyncMaster) => enter_master(inst, &mut out, now),
-        (State::Master, Event::HigherPriority | Event::SyncBackup) => {
+        (State::Master, Event::HigherPriority(heard) | Event::LowerPriority(heard))
+            if heard.priority == OWNER && inst.params.priority == OWNER && !heard.own_address =>
+        {
+            // keepalived: two address owners is a configuration error; the one that hears
+            // the other first steps down to 254 (until a reload) and yields.
+            out.push(Action::Log(Note::AnotherAddressOwner));
+            inst.params.priority = OWNER - 1;
+            out.push(Action::KernelPriority(inst.params.priority));
+            leave_master(inst, &mut out, false);
+            enter_backup(inst, &mut out, now);
+        }
+        (State::Master, Event::HigherPriority(_) | Event::SyncBackup) => {
             // Yielding sends no priority 0 (keepalived): the new master is already there.
             leave_master(inst, &mut out, false);
             enter_backup(inst, &mut out, now);
         }
-        (State::Master, Event::LowerPriority | Event::PriorityZero) => {
+        (State::Master, Event::LowerPriority(heard))
+            if heard.own_address && heard.priority == inst.params.priority =>
+        {
+            // keepalived warns and changes nothing (its own adverts never loop back, so
+            // this is another box using our address).
+            out.push(Action::Log(Note::EqualPriorityFromOurAddress));
+            answered(inst, now);
+        }
+        (State::Master, Event::LowerPriority(heard)) => {
+            // keepalived's vrrp_state_master_rx: force a new election with an advert, and
+            // refresh the neighbours' caches (the case after a split heals).
+            let p = &inst.params;
+            out.push(Action::Log(Note::LowerPriority {
+                priority: heard.priority,
+                ours: p.priority,
+            }));
+            out.push(Action::SendAdvert {
+                priority: p.priority,
+            });
+            if p.garp_lower_repeat > 0 {
+                let (repeat, delay) = (p.garp_lower_repeat, p.garp_lower_delay);
+                send_burst(inst, &mut out, now, repeat, 0);
+                if !delay.is_zero() {
+                    schedule(inst, now + delay, repeat, false);
+                }
+            }
+            answered(inst, now);
+        }
+        (State::Master, Event::PriorityZero) => {
             out.push(Action::SendAdvert {
                 priority: inst.params.priority,
             });
+            answered(inst, now);
         }
         (State::Master, Event::Timer) => timers_due(inst, &mut out, now),
         // Everything else changes nothing: a BACKUP told of priority 0 already had its
@@ -408,6 +525,25 @@ pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
         _ => {}
     }
     out
+}
+
+/// The priority of an address owner (RFC 5798 §5.2.4).
+pub const OWNER: u8 = 255;
+
+/// As MASTER, after answering an advert: keepalived restarts its advert timer from the
+/// answer, so the next periodic advert is an interval after it.
+fn answered(inst: &mut Instance, now: Duration) {
+    inst.next_advert = Some(now + inst.params.interval());
+}
+
+/// Queues a gratuitous ARP burst for `at`.
+fn schedule(inst: &mut Instance, at: Duration, repeat: u32, refresh: bool) {
+    inst.garps.push(Burst {
+        at,
+        repeat,
+        refresh,
+        address: 0,
+    });
 }
 
 /// As MASTER: the advert and the gratuitous ARP bursts whose time has come.
@@ -426,14 +562,41 @@ fn timers_due(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
             now + inst.params.interval()
         });
     }
-    let (due, later): (Vec<_>, Vec<_>) = inst.garps.iter().partition(|(at, _, _)| *at <= now);
+    let (due, later): (Vec<Burst>, Vec<Burst>) = inst.garps.iter().partition(|b| b.at <= now);
     inst.garps = later;
-    for (_, repeat, refresh) in due {
-        out.push(Action::Gratuitous { repeat });
-        if refresh {
-            inst.garps
-                .push((now + inst.params.garp_refresh, repeat, true));
+    let period = inst.params.garp_refresh;
+    for burst in due {
+        if burst.refresh {
+            schedule(inst, now + period, burst.repeat, true);
         }
+        send_burst(inst, out, now, burst.repeat, burst.address);
+    }
+}
+
+/// Sends a gratuitous ARP burst from address `from` on: all of it now, or, paced by
+/// `garp_interval`, that address now and the rest one gap apart.
+fn send_burst(inst: &mut Instance, out: &mut Vec<Action>, now: Duration, repeat: u32, from: u32) {
+    let (gap, addresses) = (inst.params.garp_interval, inst.params.addresses);
+    if gap.is_zero() {
+        out.push(Action::Gratuitous {
+            repeat,
+            address: None,
+        });
+        return;
+    }
+    if from < addresses {
+        out.push(Action::Gratuitous {
+            repeat: 1,
+            address: Some(from),
+        });
+    }
+    if from + 1 < addresses {
+        inst.garps.push(Burst {
+            at: now + gap,
+            repeat,
+            refresh: false,
+            address: from + 1,
+        });
     }
 }
 
@@ -459,16 +622,15 @@ fn enter_master(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
     });
     inst.next_advert = Some(now + p.interval());
     out.push(Action::AddVips);
-    out.push(Action::Gratuitous {
-        repeat: p.garp_repeat,
-    });
+    let (repeat, delay, refresh) = (p.garp_repeat, p.garp_delay, p.garp_refresh);
+    let refresh_repeat = p.garp_refresh_repeat;
     inst.garps.clear();
-    if !p.garp_delay.is_zero() {
-        inst.garps.push((now + p.garp_delay, p.garp_repeat, false));
+    send_burst(inst, out, now, repeat, 0);
+    if !delay.is_zero() {
+        schedule(inst, now + delay, repeat, false);
     }
-    if !p.garp_refresh.is_zero() {
-        inst.garps
-            .push((now + p.garp_refresh, p.garp_refresh_repeat, true));
+    if !refresh.is_zero() {
+        schedule(inst, now + refresh, refresh_repeat, true);
     }
     out.push(Action::Notify(State::Master));
 }
@@ -477,6 +639,7 @@ fn enter_backup(inst: &mut Instance, out: &mut Vec<Action>, now: Duration) {
     inst.state = State::Backup;
     inst.wants_master_since = None;
     inst.backup_since = Some(now);
+    inst.backup_wait = inst.params.master_down();
     out.push(Action::KernelState(State::Backup));
     out.push(Action::ArmMasterDown(inst.params.master_down()));
     out.push(Action::Notify(State::Backup));
@@ -519,11 +682,30 @@ mod tests {
             preempt: true,
             preempt_delay: Duration::ZERO,
             start_master,
+            eager: false,
             ah: false,
             garp_repeat: 5,
             garp_delay: Duration::from_secs(5),
             garp_refresh: Duration::ZERO,
             garp_refresh_repeat: 1,
+            garp_lower_repeat: 5,
+            garp_lower_delay: Duration::from_secs(5),
+            garp_interval: Duration::ZERO,
+            addresses: 2,
+        }
+    }
+
+    fn heard(priority: u8) -> Heard {
+        Heard {
+            priority,
+            own_address: false,
+        }
+    }
+
+    fn all(repeat: u32) -> Action {
+        Action::Gratuitous {
+            repeat,
+            address: None,
         }
     }
 
@@ -532,6 +714,7 @@ mod tests {
             last_advert: Some(SeenAdvert {
                 priority,
                 age: Duration::from_millis(500),
+                held: false,
             }),
         }
     }
@@ -570,7 +753,7 @@ mod tests {
                 Action::CancelMasterDown,
                 Action::SendAdvert { priority: 255 },
                 Action::AddVips,
-                Action::Gratuitous { repeat: 5 },
+                all(5),
                 Action::Notify(State::Master),
             ]
         );
@@ -586,10 +769,7 @@ mod tests {
         }
         assert_eq!(
             step(&mut i, &Event::Timer, at(5)),
-            vec![
-                Action::SendAdvert { priority: 255 },
-                Action::Gratuitous { repeat: 5 }
-            ]
+            vec![Action::SendAdvert { priority: 255 }, all(5)]
         );
         assert_eq!(i.deadline(), Some(at(6)));
     }
@@ -629,6 +809,7 @@ mod tests {
             last_advert: Some(SeenAdvert {
                 priority: 150,
                 age: Duration::from_secs(5),
+                held: false,
             }),
         };
         step(&mut i, &silent, T0);
@@ -641,6 +822,7 @@ mod tests {
             Some(SeenAdvert {
                 priority,
                 age: Duration::from_millis(ms),
+                held: false,
             })
         };
         let mut backup = Instance::new(params(100, false));
@@ -654,7 +836,7 @@ mod tests {
         let master = master(150);
         assert_eq!(
             resync_event(&master, seen(200, 500)),
-            Some(Event::HigherPriority)
+            Some(Event::HigherPriority(heard(200)))
         );
         assert_eq!(resync_event(&master, seen(100, 500)), None);
         assert_eq!(resync_event(&master, seen(200, 5000)), None);
@@ -670,21 +852,90 @@ mod tests {
     }
 
     #[test]
-    fn a_master_answers_lower_priorities_and_priority_zero_with_an_advert() {
+    fn a_master_answers_priority_zero_with_an_advert() {
         let mut i = master(150);
-        for event in [Event::LowerPriority, Event::PriorityZero] {
-            assert_eq!(
-                step(&mut i, &event, T0),
-                vec![Action::SendAdvert { priority: 150 }]
-            );
-        }
+        assert_eq!(
+            step(&mut i, &Event::PriorityZero, LATER),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
         assert_eq!(i.state, State::Master);
+        // keepalived restarts its advert timer from the answer.
+        assert_eq!(i.deadline(), Some(LATER + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_master_hearing_a_lower_priority_forces_an_election_and_refreshes_caches() {
+        // After a split heals: advert, garp_lower_prio_repeat at once and again after
+        // garp_lower_prio_delay (keepalived's vrrp_state_master_rx).
+        let mut i = master(150);
+        let at = Duration::from_secs(20);
+        assert_eq!(
+            step(&mut i, &Event::LowerPriority(heard(100)), at),
+            vec![
+                Action::Log(Note::LowerPriority {
+                    priority: 100,
+                    ours: 150
+                }),
+                Action::SendAdvert { priority: 150 },
+                all(5),
+            ]
+        );
+        assert!(step(&mut i, &Event::Timer, at + Duration::from_secs(5)).contains(&all(5)));
+        assert_eq!(i.state, State::Master);
+    }
+
+    #[test]
+    fn our_own_address_at_our_priority_is_only_a_warning() {
+        let mut i = master(150);
+        let ours = Heard {
+            priority: 150,
+            own_address: true,
+        };
+        assert_eq!(
+            step(&mut i, &Event::LowerPriority(ours), LATER),
+            vec![Action::Log(Note::EqualPriorityFromOurAddress)]
+        );
+        assert_eq!(i.state, State::Master);
+    }
+
+    #[test]
+    fn an_address_owner_meeting_another_steps_down_to_254() {
+        for event in [
+            Event::LowerPriority(heard(255)),
+            Event::HigherPriority(heard(255)),
+        ] {
+            let mut i = Instance::new(params(255, true));
+            step(&mut i, &Event::Start, T0);
+            let actions = step(&mut i, &event, LATER);
+            assert_eq!(actions[0], Action::Log(Note::AnotherAddressOwner));
+            assert!(actions.contains(&Action::KernelPriority(254)));
+            assert!(actions.contains(&Action::RemoveVips));
+            assert_eq!((i.state, i.params.priority), (State::Backup, 254));
+        }
+    }
+
+    #[test]
+    fn garp_interval_paces_a_burst_one_address_per_gap() {
+        let mut p = params(255, true);
+        p.garp_interval = Duration::from_millis(100);
+        p.garp_delay = Duration::ZERO;
+        let mut i = Instance::new(p);
+        let one = |a| Action::Gratuitous {
+            repeat: 1,
+            address: Some(a),
+        };
+        assert!(step(&mut i, &Event::Start, T0).contains(&one(0)));
+        let gap = Duration::from_millis(100);
+        assert_eq!(i.deadline(), Some(gap));
+        assert_eq!(step(&mut i, &Event::Timer, gap), vec![one(1)]);
+        // Two addresses: the burst is over; next is the advert.
+        assert_eq!(i.deadline(), Some(Duration::from_secs(1)));
     }
 
     #[test]
     fn yielding_sends_no_priority_zero_but_fault_and_stop_do() {
         let mut yielding = master(100);
-        let actions = step(&mut yielding, &Event::HigherPriority, T0);
+        let actions = step(&mut yielding, &Event::HigherPriority(heard(200)), T0);
         assert_eq!(yielding.state, State::Backup);
         assert!(!actions.contains(&Action::SendAdvert { priority: 0 }));
         assert!(actions.contains(&Action::RemoveVips));
@@ -713,21 +964,38 @@ mod tests {
     }
 
     #[test]
-    fn preempt_delay_holds_back_a_takeover_from_a_live_lower_master() {
-        let mut p = params(150, false);
-        p.preempt_delay = Duration::from_secs(30);
-        let mut i = Instance::new(p);
+    fn a_live_lower_master_is_kept_while_the_kernel_holds_preemption() {
+        // The hold itself runs in the kernel (vrrp_common::policy); an expiry reported
+        // while it runs (a resynchronisation) is stale.
+        let mut i = Instance::new(params(150, false));
         step(&mut i, &Event::Start, T0);
-        let at = Duration::from_secs(4);
-        let actions = step(&mut i, &lower_master(100), at);
-        assert_eq!(
-            actions,
-            vec![Action::ArmMasterDown(Duration::from_secs(26))]
-        );
+        let held = Event::MasterDown {
+            last_advert: Some(SeenAdvert {
+                priority: 100,
+                age: Duration::from_millis(500),
+                held: true,
+            }),
+        };
+        assert!(step(&mut i, &held, LATER).is_empty());
         assert_eq!(i.state, State::Backup);
-        // No master at all: take over at once, delay or not.
-        step(&mut i, &Event::MasterDown { last_advert: None }, at);
+        // Once the hold has run out the kernel ignores the lower master: take over.
+        step(&mut i, &lower_master(100), LATER);
         assert_eq!(i.state, State::Master);
+    }
+
+    #[test]
+    fn state_master_below_255_waits_one_interval_for_a_master_at_start() {
+        let mut p = params(150, false);
+        p.eager = true;
+        let mut i = Instance::new(p);
+        let wait = Duration::from_secs(1) + Duration::from_nanos(3_906_250);
+        assert!(step(&mut i, &Event::Start, T0).contains(&Action::ArmMasterDown(wait)));
+        assert_eq!(i.state, State::Backup);
+        step(&mut i, &Event::MasterDown { last_advert: None }, wait);
+        assert_eq!(i.state, State::Master);
+        // Later entries into BACKUP wait the full master-down interval.
+        let actions = step(&mut i, &Event::HigherPriority(heard(200)), LATER);
+        assert!(actions.contains(&Action::ArmMasterDown(i.params.master_down())));
     }
 
     #[test]

@@ -16,6 +16,8 @@ use crate::{config::model::VirtualAddress, fsm::State};
 pub trait Platform {
     /// Tells the XDP program the state of the instance in `slot`.
     fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()>;
+    /// Tells the XDP program the priority `slot` now has (an address owner stepping down).
+    fn set_priority(&mut self, slot: u32, priority: u8) -> anyhow::Result<()>;
     /// (Re)arms `slot`'s master-down timer in the kernel.
     fn arm_master_down(&mut self, slot: u32, after: Duration) -> anyhow::Result<()>;
     fn cancel_master_down(&mut self, slot: u32) -> anyhow::Result<()>;

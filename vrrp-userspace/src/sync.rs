@@ -90,10 +90,6 @@ pub fn dispatch<T: AsRef<Instance> + AsMut<Instance>>(
     if let (State::Backup, Event::MasterDown { last_advert }) = (inst.state, event) {
         match inst.master_down(*last_advert, now) {
             Down::Stale => return outcome,
-            Down::Hold(left) => {
-                outcome.push(index, vec![Action::ArmMasterDown(left)]);
-                return outcome;
-            }
             Down::TakeOver => {}
         }
         inst.wants_master_since = Some(now);
@@ -220,11 +216,16 @@ mod tests {
             preempt: true,
             preempt_delay: Duration::ZERO,
             start_master: false,
+            eager: false,
             ah: false,
             garp_repeat: 5,
             garp_delay: Duration::ZERO,
             garp_refresh: Duration::ZERO,
             garp_refresh_repeat: 1,
+            garp_lower_repeat: 0,
+            garp_lower_delay: Duration::ZERO,
+            garp_interval: Duration::ZERO,
+            addresses: 1,
         })
     }
 

@@ -7,8 +7,8 @@
 //! [`Platform`] and a fake clock. The fake kernel stands in for the XDP program: it keeps
 //! each slot's state and master-down timer, and for every advert frame another director's
 //! controller really emitted (decoded and authenticated with the receiver's key) it takes
-//! the program's decision (policy item 7 in `vrrp-ebpf/src/verdict.rs`, tested on the real
-//! program in `tests/tests/xdp_policy.rs`).
+//! the program's decision by calling the function the program calls
+//! (`vrrp_common::policy::decide`, tested on the real program in `tests/tests/xdp_policy.rs`).
 #![allow(
     clippy::unwrap_used,
     reason = "test harness: a failed unwrap is a failed test"
@@ -22,10 +22,14 @@ use std::{
 };
 
 use serde::Deserialize;
+use vrrp_common::{
+    maps::event,
+    policy::{self, Memory, Receiver},
+};
 use vrrpd::{
     config::{self, model::VirtualAddress},
     controller::{Controller, Input},
-    fsm::{Event, SeenAdvert, State},
+    fsm::{Event, Heard, SeenAdvert, State},
     platform::Platform,
     router::Handles,
     wire::{advert::AuthCheck, frame},
@@ -66,7 +70,8 @@ struct Slot {
     master_down_at: Option<Duration>,
     /// The last valid advert: priority and arrival.
     last: Option<(u8, Duration)>,
-    lower_event_at: Option<Duration>,
+    /// The policy's memory (preempt hold, LOWER_PRIORITY rate limit).
+    memory: Memory,
     sequence: u32,
 }
 
@@ -79,12 +84,23 @@ struct Fake {
     /// Interfaces that are down: nothing is sent or received there.
     down: BTreeSet<String>,
     outbox: Vec<(String, Vec<u8>)>,
+    /// Gratuitous ARPs sent per interface since the last transcript line.
+    gratuitous: BTreeMap<String, usize>,
     lines: Vec<String>,
 }
 
 impl Platform for Fake {
     fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()> {
-        self.slots.entry(slot).or_default().state = Some(state);
+        let s = self.slots.entry(slot).or_default();
+        s.state = Some(state);
+        // A state change starts a new epoch: a preempt hold does not outlive it.
+        s.memory.hold_until_ns = 0;
+        Ok(())
+    }
+
+    fn set_priority(&mut self, slot: u32, priority: u8) -> anyhow::Result<()> {
+        self.lines
+            .push(format!("kernel: slot {slot} priority {priority}"));
         Ok(())
     }
 
@@ -124,7 +140,11 @@ impl Platform for Fake {
         if self.down.contains(interface) {
             return Err(std::io::Error::other("interface down"));
         }
-        self.outbox.push((interface.to_owned(), frame.to_vec()));
+        if frame.get(12..14) == Some(&[0x08, 0x06]) {
+            *self.gratuitous.entry(interface.to_owned()).or_default() += 1;
+        } else {
+            self.outbox.push((interface.to_owned(), frame.to_vec()));
+        }
         Ok(())
     }
 
@@ -180,6 +200,8 @@ impl Director {
 
 struct Sim {
     directors: Vec<Director>,
+    /// The segment is split: frames reach no other director.
+    split: bool,
     now: Duration,
     transcript: String,
 }
@@ -188,6 +210,11 @@ impl Sim {
     /// Moves every director's log lines into the transcript.
     fn collect(&mut self) {
         for d in &mut self.directors {
+            let fake = d.controller.platform_mut();
+            for (interface, count) in std::mem::take(&mut fake.gratuitous) {
+                fake.lines
+                    .push(format!("sends {count} gratuitous ARPs on {interface}"));
+            }
             for line in std::mem::take(&mut d.controller.platform_mut().lines) {
                 let _ = writeln!(
                     self.transcript,
@@ -211,6 +238,9 @@ impl Sim {
             }
             if sent.is_empty() {
                 return;
+            }
+            if self.split {
+                continue;
             }
             for (from, interface, bytes) in sent {
                 for to in 0..self.directors.len() {
@@ -246,42 +276,49 @@ impl Sim {
         {
             panic!("{}: an advert failed authentication", director.name);
         }
-        let (slot, mine, own) = (router.slot, router.priority(), router.own);
-        let (preempt, skew, master_down, interval) = (
-            router.fsm.params.preempt,
-            router.fsm.params.skew(),
-            router.fsm.params.master_down(),
-            router.fsm.params.interval(),
-        );
+        let (slot, own) = (router.slot, router.own);
+        let p = &router.fsm.params;
+        let mut me = Receiver {
+            master: false,
+            priority: router.priority(),
+            version: p.version,
+            preempt: p.preempt,
+            preempt_delay_ns: u64::try_from(p.preempt_delay.as_nanos()).unwrap(),
+            interval_cs: p.interval_cs,
+        };
         let priority = advert.vrrp.priority;
         let source = advert.ip.src();
+        let heard = policy::Advert {
+            priority,
+            interval_cs: advert.vrrp.version.interval_cs(),
+            higher_address: source > own,
+        };
         let fake = director.controller.platform_mut();
         let s = fake.slots.entry(slot).or_default();
-        s.last = Some((priority, now));
-        let event = match s.state {
-            Some(State::Backup) if priority == 0 => {
-                s.master_down_at = Some(now + skew);
-                Some(Event::PriorityZero)
-            }
-            Some(State::Backup) => {
-                if priority >= mine || !preempt {
-                    s.master_down_at = Some(now + master_down);
-                }
-                None
-            }
-            Some(State::Master) if priority == 0 => Some(Event::PriorityZero),
-            Some(State::Master) if priority > mine || (priority == mine && source > own) => {
-                Some(Event::HigherPriority)
-            }
-            Some(State::Master) if s.lower_event_at.is_none_or(|t| now - t >= interval) => {
-                s.lower_event_at = Some(now);
-                Some(Event::LowerPriority)
-            }
-            _ => None,
-        };
-        if let Some(event) = event {
-            director.handle(Input::Kernel { slot, event }, now).await;
+        match s.state {
+            Some(State::Backup) => {}
+            Some(State::Master) => me.master = true,
+            _ => return,
         }
+        s.last = Some((priority, now));
+        let now_ns = u64::try_from(now.as_nanos()).unwrap();
+        let d = policy::decide(&me, &heard, s.memory, now_ns);
+        s.memory = d.memory;
+        if let Some(after) = d.arm_ns {
+            s.master_down_at = Some(now + Duration::from_nanos(after));
+        }
+        let heard = Heard {
+            priority,
+            own_address: source == own,
+        };
+        let event = match d.event {
+            0 => return,
+            event::PRIORITY_ZERO => Event::PriorityZero,
+            event::HIGHER_PRIORITY => Event::HigherPriority(heard),
+            event::LOWER_PRIORITY => Event::LowerPriority(heard),
+            other => panic!("the policy raised event kind {other} for an advert"),
+        };
+        director.handle(Input::Kernel { slot, event }, now).await;
     }
 
     /// Timers: the fake kernel's master-down expiries, then the controllers' deadlines.
@@ -297,9 +334,11 @@ impl Sim {
                 })
                 .map(|(slot, s)| {
                     s.master_down_at = None;
+                    let now_ns = u64::try_from(now.as_nanos()).unwrap();
                     let seen = s.last.map(|(priority, at)| SeenAdvert {
                         priority,
                         age: now - at,
+                        held: now_ns < s.memory.hold_until_ns,
                     });
                     (*slot, seen)
                 })
@@ -332,6 +371,8 @@ impl Sim {
         let director = &mut self.directors[d];
         match e.action.as_str() {
             "start" => director.handle(Input::Start, now).await,
+            "split" => self.split = true,
+            "heal" => self.split = false,
             "stop" => director.handle(Input::Stop, now).await,
             "link_down" | "link_up" => {
                 let name = e.interface.clone().unwrap();
@@ -358,6 +399,7 @@ async fn run_async(name: &str) {
         serde_yaml::from_str(&std::fs::read_to_string(dir.join(format!("{name}.yaml"))).unwrap())
             .unwrap();
     let mut sim = Sim {
+        split: false,
         directors: scenario
             .directors
             .iter()
@@ -468,4 +510,19 @@ fn sync_group_members_sharing_an_interface_recover_after_it_flaps() {
 #[test]
 fn vrrpv2_skew_ignores_advert_int_and_stop_notifies_stop() {
     run("advert-int-3");
+}
+
+#[test]
+fn preempt_delay_holds_from_the_first_lower_advert_and_yields_to_master_down() {
+    run("preempt-delay");
+}
+
+#[test]
+fn a_master_hearing_a_lower_priority_after_a_split_sends_an_advert_and_garps() {
+    run("split");
+}
+
+#[test]
+fn two_address_owners_step_down_to_254() {
+    run("owners");
 }
