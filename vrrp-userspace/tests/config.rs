@@ -241,10 +241,11 @@ fn keywords_includes_and_warnings() {
             label: Some("eth0:vip".into())
         }
     );
+    // preempt_delay with nopreempt would be cleared (see tests/config/defaults).
+    assert_eq!(vi1.preempt_delay, Seconds::from_secs(30));
     let vi2 = &c.instances[1];
     assert_eq!(vi2.name, "VI_2");
     assert!(!vi2.preempt);
-    assert_eq!(vi2.preempt_delay, Seconds::from_secs(30));
     assert_eq!(
         (vi2.version, vi2.advert_interval),
         (Version::V3, Seconds::from_centis(25))
@@ -306,6 +307,129 @@ fn keywords_includes_and_warnings() {
     );
     // Passwords longer than 8 bytes are cut, with a warning.
     assert!(warning_at("longer than 8 bytes").contains("10-vi1.conf"));
+}
+
+fn state_name(state: InitialState) -> &'static str {
+    match state {
+        InitialState::Master => "MASTER",
+        InitialState::Backup => "BACKUP",
+    }
+}
+
+/// The files of `tests/config/defaults`, sorted.
+fn defaults_fixtures() -> Vec<PathBuf> {
+    let mut files: Vec<_> = fs::read_dir(fixtures().join("defaults"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// keepalived's derived defaults (its `vrrp_complete_instance`). Each file of
+/// `tests/config/defaults` is one case run live against keepalived 2.2.7; its leading
+/// comments give the resolved instance (`expect priority=.. state=.. preempt=..
+/// preempt_delay=.. start=..`) and every warning (`warning LINE:COL: MESSAGE`, keepalived's
+/// text): loading must give exactly those, in that order, and nothing else.
+#[test]
+fn keepalived_defaults_and_their_warnings() {
+    let mut checked = 0;
+    for path in defaults_fixtures() {
+        let text = fs::read_to_string(&path).unwrap();
+        let comments: Vec<&str> = text
+            .lines()
+            .take_while(|l| l.starts_with(['!', '#']))
+            .map(|l| l[1..].trim())
+            .collect();
+        let expect = comments
+            .iter()
+            .find_map(|l| l.strip_prefix("expect "))
+            .unwrap_or_else(|| panic!("{}: no expect line", path.display()));
+        let wanted: Vec<(String, &str)> = comments
+            .iter()
+            .filter_map(|l| l.strip_prefix("warning "))
+            .map(|w| {
+                let (position, message) = w.split_once(": ").unwrap();
+                (format!("{}:{position}", path.display()), message)
+            })
+            .collect();
+        let loaded = config::load(&path, None)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.render()));
+        let i = &loaded.config.instances[0];
+        let resolved = format!(
+            "priority={} state={} preempt={} preempt_delay={} start={}",
+            i.priority.get(),
+            state_name(i.state),
+            i.preempt,
+            i.preempt_delay,
+            state_name(i.start_state())
+        );
+        assert_eq!(resolved, expect, "{}", path.display());
+        let got: Vec<(String, &str)> = loaded
+            .warnings
+            .iter()
+            .map(|w| (w.location().unwrap_or_default(), w.message.as_str()))
+            .collect();
+        let matches = got.len() == wanted.len()
+            && got
+                .iter()
+                .zip(&wanted)
+                .all(|((at, message), (want_at, want))| at == want_at && message.starts_with(want));
+        assert!(
+            matches,
+            "{}: wanted {wanted:#?}\ngot {got:#?}",
+            path.display()
+        );
+
+        // What `vrrpd convert` writes is complete: it loads to the same model, silently but
+        // for the AH rule, which keeps `state: MASTER` and clears only the start state.
+        let yaml = config::to_yaml(&loaded.config).unwrap();
+        let out = std::env::temp_dir().join(format!(
+            "vrrpd-defaults-{}-{checked}.yaml",
+            std::process::id()
+        ));
+        fs::write(&out, &yaml).unwrap();
+        let again = config::load(&out, None).unwrap_or_else(|e| panic!("{}", e.render()));
+        fs::remove_file(&out).unwrap();
+        assert_eq!(again.config, loaded.config, "{}:\n{yaml}", path.display());
+        assert!(
+            again
+                .warnings
+                .iter()
+                .all(|w| w.message.contains("incompatible with AH authentication")),
+            "{:?}",
+            again.warnings
+        );
+        checked += 1;
+    }
+    assert!(checked >= 29, "only {checked} defaults fixtures");
+}
+
+/// YAML gets keepalived's defaults too: each `defaults/*.yaml` loads to the same model, with
+/// the same warnings, as its keepalived twin.
+#[test]
+fn yaml_gets_the_same_defaults_as_keepalived_conf() {
+    let mut pairs = 0;
+    for yaml in defaults_fixtures()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+    {
+        let conf = yaml.with_extension("conf");
+        let from_yaml = config::load(&yaml, None).unwrap();
+        let from_conf = config::load(&conf, None).unwrap();
+        assert_eq!(from_yaml.config, from_conf.config, "{}", yaml.display());
+        let messages = |l: &config::Loaded| -> Vec<String> {
+            l.warnings.iter().map(|w| w.message.clone()).collect()
+        };
+        assert_eq!(
+            messages(&from_yaml),
+            messages(&from_conf),
+            "{}",
+            yaml.display()
+        );
+        pairs += 1;
+    }
+    assert!(pairs >= 14, "only {pairs} pairs");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::{net::IpAddr, path::Path, str::FromStr};
 
 use super::{
+    defaults::{self, Written},
     diag::{Diagnostic, Item, Sites, Sources},
     lexer::{self, Kind, Token},
     model::{
@@ -362,6 +363,8 @@ impl Reader<'_> {
         self.site(Item::Instance, &name, "name", &name_token);
         let mut interface = None;
         let mut vrid = Setting::Unset;
+        let mut written = Written::default();
+        // Filled in from `written` by `defaults::complete` below.
         let mut instance = Instance {
             name: name.clone(),
             interface: String::new(),
@@ -392,6 +395,7 @@ impl Reader<'_> {
                 "track_script" => "track_scripts",
                 "unicast_peer" => "unicast_peers",
                 "unicast_src_ip" => "unicast_src",
+                "nopreempt" => "preempt",
                 other => other,
             };
             self.site(Item::Instance, &name, field, &n.keyword);
@@ -399,15 +403,21 @@ impl Reader<'_> {
                 continue;
             }
             match keyword {
-                "state" => {
-                    if let Some(s) = self.parsed(n, |t| match t {
-                        "MASTER" => Ok(InitialState::Master),
-                        "BACKUP" => Ok(InitialState::Backup),
-                        _ => Err(format!("state `{t}` is not MASTER or BACKUP")),
-                    }) {
-                        instance.state = s;
+                "state" => match self.parsed(n, |t| match t {
+                    "MASTER" => Ok(InitialState::Master),
+                    "BACKUP" => Ok(InitialState::Backup),
+                    _ => Err(format!("state `{t}` is not MASTER or BACKUP")),
+                }) {
+                    // keepalived's vrrp_state_handler: MASTER, once written, stays.
+                    Some(InitialState::Backup) if written.state == Some(InitialState::Master) => {
+                        self.diagnostics.push(Diagnostic::warning(
+                            format!("({name}) state previously set as MASTER - ignoring BACKUP"),
+                            Some(n.keyword.span.clone()),
+                        ))
                     }
-                }
+                    Some(s) => written.state = Some(s),
+                    None => {}
+                },
                 "interface" => interface = self.name(n),
                 "virtual_router_id" => {
                     vrid = Setting::read(self.parsed(n, |t| {
@@ -424,7 +434,7 @@ impl Reader<'_> {
                             .map_err(|_| format!("priority `{t}` is not a number: must be 1-255"))
                             .and_then(Priority::try_from)
                     }) {
-                        instance.priority = p;
+                        written.priority = Some(p);
                     }
                 }
                 "advert_int" => {
@@ -493,6 +503,8 @@ impl Reader<'_> {
             }
         }
         instance.garp = garp;
+        let warnings = defaults::complete(&mut instance, written, &self.sites);
+        self.diagnostics.extend(warnings);
         match interface {
             Some(i) => instance.interface = i,
             None => self.error(&name_token, format!("({name}) has no `interface`")),

@@ -3,8 +3,11 @@
 //!
 //! - [`model`]: the types (also the YAML schema);
 //! - [`yaml`] and [`keepalived`] (with its [`lexer`]): the two readers;
+//! - [`defaults`]: the settings keepalived derives from each other (priority from state,
+//!   state from priority, preempt settings that cannot apply), shared by both readers;
 //! - [`validate`]: cross-field rules shared by both;
 //! - [`diag`]: diagnostics and their rendering.
+pub mod defaults;
 pub mod diag;
 pub mod keepalived;
 pub mod lexer;
@@ -90,13 +93,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, LoadError> {
         Format::Yaml => match std::fs::read_to_string(path) {
             Ok(text) => {
                 sources.add(path, &text);
-                match yaml::parse(path, &text) {
-                    Ok(parsed) => Some(parsed),
-                    Err(error) => {
-                        diagnostics.push(error);
-                        None
-                    }
-                }
+                yaml::read(path, &text, &mut diagnostics)
             }
             Err(error) => {
                 diagnostics.push(Diagnostic::error(

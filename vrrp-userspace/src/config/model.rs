@@ -521,9 +521,12 @@ pub struct Instance {
     pub vrid: Vrid,
     #[serde(default, skip_serializing_if = "is_default")]
     pub version: Version,
+    /// Unwritten: 255 with `state: MASTER`, else 100 (keepalived; see `config::defaults`).
     #[serde(default)]
     pub priority: Priority,
-    #[serde(default, skip_serializing_if = "is_default")]
+    /// Unwritten: MASTER at priority 255, else BACKUP (keepalived). Always written out, so a
+    /// converted file keeps an owner's explicit BACKUP.
+    #[serde(default)]
     pub state: InitialState,
     /// Seconds between adverts (v2: whole seconds 1-255; v3: 0.01-40.95).
     #[serde(default = "default_interval", skip_serializing_if = "is_one_second")]
@@ -532,10 +535,12 @@ pub struct Instance {
     pub authentication: Option<Authentication>,
     #[serde(default)]
     pub virtual_addresses: Vec<VirtualAddress>,
-    /// Take over from a lower-priority master (default). `false` = keepalived `nopreempt`.
+    /// Take over from a lower-priority master (default). `false` = keepalived `nopreempt`,
+    /// which is cleared (with keepalived's warning) at priority 255 or with state MASTER.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub preempt: bool,
-    /// Wait this long after start-up before preempting (`preempt_delay`, 0-1000 s).
+    /// Wait this long after start-up before preempting (`preempt_delay`, 0-1000 s). Cleared
+    /// (with keepalived's warning) with state MASTER or `preempt: false`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub preempt_delay: Seconds,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -556,7 +561,8 @@ pub struct Instance {
 
 impl Instance {
     /// The state the instance really starts in (keepalived's `try_up_instance`): only an
-    /// address owner (priority 255) configured `state MASTER` starts as MASTER; every other
+    /// address owner (priority 255) whose state is MASTER (written, or derived from the
+    /// priority when `state` is left out) starts as MASTER; every other
     /// instance starts as BACKUP and becomes MASTER when its master-down timer expires.
     /// (`state MASTER` below 255 only lets keepalived warn about AH, which needs the peers'
     /// sequence numbers before sending.)

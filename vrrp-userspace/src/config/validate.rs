@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{
     diag::{Diagnostic, Item, Sites},
-    model::{AuthKind, Config, InitialState, Instance, Priority, Script, SyncGroup, Version},
+    model::{AuthKind, Config, Instance, Script, SyncGroup, Version},
 };
 use crate::auth::PASSWORD_LEN;
 
@@ -395,7 +395,7 @@ fn script<'c>(s: &'c Script, seen: &mut HashSet<&'c str>, report: &mut Report<'_
     }
 }
 
-/// keepalived cuts long passwords, and starts an AH instance below 255 as BACKUP.
+/// keepalived cuts long passwords. (Its AH rule for `state MASTER` is in `defaults`.)
 fn authentication_warnings(i: &Instance, report: &mut Report<'_>) {
     let name = i.name.as_str();
     let Some(auth) = &i.authentication else {
@@ -406,14 +406,6 @@ fn authentication_warnings(i: &Instance, report: &mut Report<'_>) {
             i,
             "authentication",
             format!("({name}) password is longer than {PASSWORD_LEN} bytes; only the first {PASSWORD_LEN} are used, as keepalived does"),
-        );
-    }
-    if auth.kind == AuthKind::Ah && i.state == InitialState::Master && i.priority < Priority::OWNER
-    {
-        report.instance_warning(
-            i,
-            "state",
-            format!("({name}) Initial state master is incompatible with AH authentication - clearing (it starts as BACKUP, as keepalived does: it must learn the peers' AH sequence numbers first; priority {} < 255)", i.priority.get()),
         );
     }
 }

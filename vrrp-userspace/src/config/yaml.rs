@@ -1,14 +1,72 @@
 //! The YAML reader: `yaml_serde` straight into the model (unknown keys rejected), plus a
 //! scan of the text for where each item and field was written, so the validator's
-//! cross-field messages carry positions too.
+//! cross-field messages carry positions too, and keepalived's derived defaults
+//! ([`defaults`](super::defaults)) applied to what the file left out.
 use std::path::Path;
 
+use serde::Deserialize;
+
 use super::{
+    defaults::{self, Written},
     diag::{Diagnostic, Item, Sites, Span},
-    model::Config,
+    model::{Config, InitialState, Priority},
 };
 
-/// Parses YAML `text` read from `file`.
+/// Reads YAML `text` from `file` as the daemon runs it: [`parse`], then keepalived's
+/// derived defaults, whose warnings go to `diagnostics` (with the parse error, if any).
+pub fn read(file: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<(Config, Sites)> {
+    let (mut config, sites) = match parse(file, text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            diagnostics.push(error);
+            return None;
+        }
+    };
+    let written = match written(text) {
+        Ok(written) => written,
+        Err(error) => {
+            diagnostics.push(Diagnostic::error(error.to_string(), None));
+            return None;
+        }
+    };
+    for (instance, written) in config.instances.iter_mut().zip(written) {
+        diagnostics.extend(defaults::complete(instance, written, &sites));
+    }
+    Some((config, sites))
+}
+
+/// The instance keys keepalived derives defaults for, as written (a missing key is `None`).
+#[derive(Deserialize)]
+struct WrittenKeys {
+    #[serde(default)]
+    priority: Option<Priority>,
+    #[serde(default)]
+    state: Option<InitialState>,
+}
+
+#[derive(Deserialize)]
+struct WrittenInstances {
+    #[serde(default)]
+    instances: Vec<WrittenKeys>,
+}
+
+/// What each instance of `text` wrote of its priority and state, in order. (The model fills
+/// missing keys with serde defaults; this second, narrow reading of the same text tells an
+/// unset priority from an explicit 100.)
+fn written(text: &str) -> Result<Vec<Written>, serde_yaml::Error> {
+    let keys: WrittenInstances = serde_yaml::from_str(text)?;
+    Ok(keys
+        .instances
+        .into_iter()
+        .map(|k| Written {
+            priority: k.priority,
+            state: k.state,
+        })
+        .collect())
+}
+
+/// Parses YAML `text` read from `file`: the model as written, with serde's defaults for
+/// missing keys (priority 100, state BACKUP) — [`read`] applies keepalived's instead.
 pub fn parse(file: &Path, text: &str) -> Result<(Config, Sites), Diagnostic> {
     let config: Config = serde_yaml::from_str(text).map_err(|error| {
         let full = error.to_string();
