@@ -9,7 +9,7 @@ use std::{
 };
 
 use tests::VethPair;
-use vrrp_common::counters;
+use vrrp_common::counters::Counter;
 use vrrpd::{
     dataplane::{AttachMode, Counters, Dataplane},
     sys::PacketSocket,
@@ -34,13 +34,13 @@ fn vectors() -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 /// Which counter (besides FRAMES) a vector frame must land in, from our own decoder.
-fn expected_class(bytes: &[u8]) -> anyhow::Result<u32> {
+fn expected_class(bytes: &[u8]) -> anyhow::Result<Counter> {
     let decoded = frame::decode(bytes)?;
     Ok(
         match (&decoded.advert.advert.ip, decoded.advert.advert.ah) {
-            (IpHeader::V4(_), Some(_)) => counters::IPV4_AH,
-            (IpHeader::V4(_), None) => counters::IPV4_VRRP,
-            (IpHeader::V6(_), _) => counters::IPV6_VRRP,
+            (IpHeader::V4(_), Some(_)) => Counter::Ipv4Ah,
+            (IpHeader::V4(_), None) => Counter::Ipv4Vrrp,
+            (IpHeader::V6(_), _) => Counter::Ipv6Vrrp,
         },
     )
 }
@@ -140,26 +140,26 @@ fn replayed_frames_are_counted_exactly_in_driver_mode() -> anyhow::Result<()> {
     let mut expected = Counters::default();
     for bytes in vectors()? {
         expected.0[expected_class(&bytes)? as usize] += 1;
-        expected.0[counters::UNKNOWN_VRID as usize] += 1;
+        expected.0[Counter::UnknownVrid as usize] += 1;
         frames.push(bytes);
     }
     assert_eq!(frames.len(), 38);
     let ah_vector = frames[0].clone();
     frames.push(tagged(&ah_vector)); // VLAN-tagged AH advert
-    expected.0[counters::IPV4_AH as usize] += 1;
-    expected.0[counters::UNKNOWN_VRID as usize] += 1;
+    expected.0[Counter::Ipv4Ah as usize] += 1;
+    expected.0[Counter::UnknownVrid as usize] += 1;
     frames.push(ipv4_frame(17, true, false, &[0; 12])); // UDP: passes, counted nowhere else
     frames.push(arp_request_for_nobody());
     frames.push(ipv4_frame(112, false, true, &[0; 24])); // a fragment claiming VRRP: passes
-    expected.0[counters::IPV4_VRRP as usize] += 1;
-    expected.0[counters::FRAGMENTS as usize] += 1;
+    expected.0[Counter::Ipv4Vrrp as usize] += 1;
+    expected.0[Counter::Fragments as usize] += 1;
     let mut cut = ipv4_frame(112, false, false, &[0; 24]);
     cut.truncate(ethernet::HEADER_LEN + 12); // IPv4 header cut short: dropped
     frames.push(cut);
-    expected.0[counters::IPV4_VRRP as usize] += 1;
-    expected.0[counters::TRUNCATED as usize] += 1;
+    expected.0[Counter::Ipv4Vrrp as usize] += 1;
+    expected.0[Counter::Truncated as usize] += 1;
     // `frames` counts what the program examined: everything but the UDP and ARP frames.
-    expected.0[counters::FRAMES as usize] = frames.len() as u64 - 2;
+    expected.0[Counter::Frames as usize] = frames.len() as u64 - 2;
 
     let to_send = frames.clone();
     pair.b.run(move || {
@@ -173,7 +173,7 @@ fn replayed_frames_are_counted_exactly_in_driver_mode() -> anyhow::Result<()> {
     // Delivery is asynchronous (veth NAPI): wait until every frame arrived, or give up.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = dataplane.counters()?;
-    while seen.get(counters::FRAMES) < expected.get(counters::FRAMES) && Instant::now() < deadline {
+    while seen.get(Counter::Frames) < expected.get(Counter::Frames) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
         seen = dataplane.counters()?;
     }
@@ -214,12 +214,12 @@ fn two_daemons_side_by_side_in_their_own_namespaces() -> anyhow::Result<()> {
     pair.a
         .run(move || Ok(PacketSocket::open(VethPair::A)?.send(&sent)?))?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while (a.counters()?.get(counters::IPV4_AH) < 1 || b.counters()?.get(counters::IPV4_AH) < 1)
+    while (a.counters()?.get(Counter::Ipv4Ah) < 1 || b.counters()?.get(Counter::Ipv4Ah) < 1)
         && Instant::now() < deadline
     {
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(a.counters()?.get(counters::IPV4_AH), 1);
-    assert_eq!(b.counters()?.get(counters::IPV4_AH), 1);
+    assert_eq!(a.counters()?.get(Counter::Ipv4Ah), 1);
+    assert_eq!(b.counters()?.get(Counter::Ipv4Ah), 1);
     Ok(())
 }

@@ -12,7 +12,7 @@ use tests::{
     adverts::{AH_KEY, frame, v2},
 };
 use vrrp_common::{
-    counters as c,
+    counters::Counter as c,
     maps::{event, master_down_ns},
 };
 use vrrpd::{
@@ -50,20 +50,20 @@ fn send_paced(
     socket: &PacketSocket,
     frames: impl Iterator<Item = Vec<u8>>,
 ) -> anyhow::Result<u64> {
-    let start = dp.counters()?.get(c::FRAMES);
+    let start = dp.counters()?.get(c::Frames);
     let mut sent = 0u64;
     for f in frames {
         socket.send(&f)?;
         sent += 1;
         if sent.is_multiple_of(128) {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while dp.counters()?.get(c::FRAMES) - start < sent && Instant::now() < deadline {
+            while dp.counters()?.get(c::Frames) - start < sent && Instant::now() < deadline {
                 std::thread::yield_now();
             }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while dp.counters()?.get(c::FRAMES) - start < sent && Instant::now() < deadline {
+    while dp.counters()?.get(c::Frames) - start < sent && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(sent)
@@ -95,53 +95,53 @@ fn a_hundred_thousand_unchanging_adverts_raise_no_event() -> anyhow::Result<()> 
     let after = dp.counters()?;
     let delta = |i| after.get(i) - before.get(i);
     assert_eq!(sent, 4 * u64::from(ROUNDS));
-    assert_eq!(delta(c::FRAMES), sent, "every frame reached the program");
+    assert_eq!(delta(c::Frames), sent, "every frame reached the program");
     assert_eq!(
-        delta(c::VALID),
+        delta(c::Valid),
         u64::from(ROUNDS),
         "each real advert accepted once"
     );
     assert_eq!(
-        delta(c::REPLAY),
+        delta(c::Replay),
         u64::from(ROUNDS),
         "each copy refused as a replay"
     );
     assert_eq!(
-        delta(c::BAD_ICV) + delta(c::HMAC_BUDGET),
+        delta(c::BadIcv) + delta(c::HmacBudget),
         u64::from(ROUNDS),
         "each forgery refused"
     );
-    assert_eq!(delta(c::UNKNOWN_VRID), u64::from(ROUNDS));
+    assert_eq!(delta(c::UnknownVrid), u64::from(ROUNDS));
     assert_eq!(
-        delta(c::VALID)
-            + delta(c::REPLAY)
-            + delta(c::BAD_ICV)
-            + delta(c::HMAC_BUDGET)
-            + delta(c::UNKNOWN_VRID),
+        delta(c::Valid)
+            + delta(c::Replay)
+            + delta(c::BadIcv)
+            + delta(c::HmacBudget)
+            + delta(c::UnknownVrid),
         sent,
         "the counters account for every frame"
     );
     assert_eq!(
-        delta(c::EVENTS) + delta(c::EVENTS_LOST),
+        delta(c::Events) + delta(c::EventsLost),
         0,
         "no event for adverts that change nothing"
     );
     assert!(dp.next_event().is_none(), "the ring buffer is empty");
     // The real master was verified by prediction, not by an HMAC per advert.
     assert!(
-        delta(c::ICV_PREDICTED) >= u64::from(ROUNDS) - 1,
+        delta(c::IcvPredicted) >= u64::from(ROUNDS) - 1,
         "predicted: {}",
-        delta(c::ICV_PREDICTED)
+        delta(c::IcvPredicted)
     );
     eprintln!(
         "{sent} frames: {} valid ({} by prediction, {} by HMAC), {} replays, {} forged ({} refused unverified), {} unknown VRID, 0 events",
-        delta(c::VALID),
-        delta(c::ICV_PREDICTED),
-        delta(c::ICV_COMPUTED),
-        delta(c::REPLAY),
-        delta(c::BAD_ICV) + delta(c::HMAC_BUDGET),
-        delta(c::HMAC_BUDGET),
-        delta(c::UNKNOWN_VRID)
+        delta(c::Valid),
+        delta(c::IcvPredicted),
+        delta(c::IcvComputed),
+        delta(c::Replay),
+        delta(c::BadIcv) + delta(c::HmacBudget),
+        delta(c::HmacBudget),
+        delta(c::UnknownVrid)
     );
     Ok(())
 }
@@ -198,6 +198,6 @@ fn master_down_follows_the_last_advert_by_three_intervals_and_the_skew() -> anyh
     eprintln!(
         "MASTER_DOWN {waited:?} after the last advert (master-down interval {master_down:?})"
     );
-    assert_eq!(dp.counters()?.get(c::VALID), 10);
+    assert_eq!(dp.counters()?.get(c::Valid), 10);
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::{
 
 use tests::adverts::{AH_KEY, fix_ipv4_checksum, frame, v2};
 use vrrp_common::{
-    counters as c,
+    counters::Counter as c,
     maps::{Event, event, state},
 };
 use vrrpd::{
@@ -132,7 +132,7 @@ impl Table {
         name: &str,
         frame: &[u8],
         action: u32,
-        deltas: &[u32],
+        deltas: &[c],
         events: &[u32],
     ) -> anyhow::Result<Vec<Event>> {
         self.drain();
@@ -142,9 +142,9 @@ impl Table {
         let mut expected = before;
         if deltas
             .iter()
-            .any(|d| [c::IPV4_VRRP, c::IPV4_AH, c::IPV6_VRRP].contains(d))
+            .any(|d| [c::Ipv4Vrrp, c::Ipv4Ah, c::Ipv6Vrrp].contains(d))
         {
-            expected.0[c::FRAMES as usize] += 1;
+            expected.0[c::Frames as usize] += 1;
         }
         for d in deltas {
             expected.0[*d as usize] += 1;
@@ -194,7 +194,7 @@ fn policy_table() -> anyhow::Result<()> {
     // AH protecting another protocol is not ours either.
     let mut other_ah = frame(&ah_advert(D1, 51, 150, 1), AH_KEY);
     other_ah[14 + 20] = 6;
-    t.row("AH for TCP passes", &other_ah, XDP_PASS, &[c::IPV4_AH], &[])?;
+    t.row("AH for TCP passes", &other_ah, XDP_PASS, &[c::Ipv4Ah], &[])?;
 
     // 2. Fragments pass.
     let mut fragment = frame(
@@ -215,7 +215,7 @@ fn policy_table() -> anyhow::Result<()> {
         "fragment passes",
         &fragment,
         XDP_PASS,
-        &[c::IPV4_VRRP, c::FRAGMENTS],
+        &[c::Ipv4Vrrp, c::Fragments],
         &[],
     )?;
 
@@ -226,7 +226,7 @@ fn policy_table() -> anyhow::Result<()> {
             &format!("truncated to {len}"),
             &full[..len],
             XDP_DROP,
-            &[c::IPV4_AH, c::TRUNCATED],
+            &[c::Ipv4Ah, c::Truncated],
             &[],
         )?;
     }
@@ -246,7 +246,7 @@ fn policy_table() -> anyhow::Result<()> {
                 &format!("cut to {len}"),
                 &full[..len],
                 XDP_DROP,
-                &[c::IPV4_AH, c::TRUNCATED],
+                &[c::Ipv4Ah, c::Truncated],
                 &[],
             )?;
         }
@@ -257,7 +257,7 @@ fn policy_table() -> anyhow::Result<()> {
         "IHL 4",
         &short_ihl,
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_IP_HEADER],
+        &[c::Ipv4Ah, c::BadIpHeader],
         &[],
     )?;
     let mut bad_sum = full.clone();
@@ -266,7 +266,7 @@ fn policy_table() -> anyhow::Result<()> {
         "IPv4 checksum",
         &bad_sum,
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_IP_HEADER],
+        &[c::Ipv4Ah, c::BadIpHeader],
         &[],
     )?;
 
@@ -275,14 +275,14 @@ fn policy_table() -> anyhow::Result<()> {
         "unknown VRID 52",
         &frame(&ah_advert(D1, 52, 150, 1), AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::UNKNOWN_VRID],
+        &[c::Ipv4Ah, c::UnknownVrid],
         &[],
     )?;
     t.row(
         "INIT instance",
         &frame(&ah_advert(D1, 54, 150, 1), AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::NOT_PARTICIPATING],
+        &[c::Ipv4Ah, c::NotParticipating],
         &[],
     )?;
 
@@ -292,7 +292,7 @@ fn policy_table() -> anyhow::Result<()> {
         "no AH on an AH instance",
         &frame(&plain, b""),
         XDP_DROP,
-        &[c::IPV4_VRRP, c::AUTH_MISMATCH],
+        &[c::Ipv4Vrrp, c::AuthMismatch],
         &[],
     )?;
     let mut ah_len = full.clone();
@@ -301,7 +301,7 @@ fn policy_table() -> anyhow::Result<()> {
         "AH length 5",
         &ah_len,
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_LENGTH],
+        &[c::Ipv4Ah, c::BadLength],
         &[],
     )?;
     let mut ttl = ah_advert(D1, 51, 150, 2);
@@ -312,7 +312,7 @@ fn policy_table() -> anyhow::Result<()> {
         "TTL 64",
         &frame(&ttl, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_TTL],
+        &[c::Ipv4Ah, c::BadTtl],
         &[],
     )?;
     let mut v3 = ah_advert(D1, 51, 150, 2);
@@ -323,7 +323,7 @@ fn policy_table() -> anyhow::Result<()> {
         "version 3 on a v2 instance",
         &frame(&v3, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_VERSION],
+        &[c::Ipv4Ah, c::BadVersion],
         &[],
     )?;
     let mut auth_type = ah_advert(D1, 51, 150, 2);
@@ -336,7 +336,7 @@ fn policy_table() -> anyhow::Result<()> {
         "auth type PASS in an AH advert",
         &frame(&auth_type, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_AUTH_TYPE],
+        &[c::Ipv4Ah, c::BadAuthType],
         &[],
     )?;
     let wrong_pass = v2(
@@ -352,7 +352,7 @@ fn policy_table() -> anyhow::Result<()> {
         "wrong PASS",
         &frame(&wrong_pass, b""),
         XDP_DROP,
-        &[c::IPV4_VRRP, c::BAD_PASSWORD],
+        &[c::Ipv4Vrrp, c::BadPassword],
         &[],
     )?;
     let mut spi = ah_advert(D1, 51, 150, 2);
@@ -364,7 +364,7 @@ fn policy_table() -> anyhow::Result<()> {
         "SPI is not the source",
         &frame(&spi, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_SPI],
+        &[c::Ipv4Ah, c::BadSpi],
         &[],
     )?;
     t.dp.set_sequence(S51, 10)?;
@@ -372,7 +372,7 @@ fn policy_table() -> anyhow::Result<()> {
         "sequence not above the counter",
         &frame(&ah_advert(D1, 51, 150, 10), AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::REPLAY],
+        &[c::Ipv4Ah, c::Replay],
         &[],
     )?;
     t.dp.set_sequence(S51, 0)?;
@@ -386,12 +386,12 @@ fn policy_table() -> anyhow::Result<()> {
         "interval 2 s",
         &frame(&interval, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_INTERVAL],
+        &[c::Ipv4Ah, c::BadInterval],
         &[],
     )?;
     let mut kind = frame(&ah_advert(D1, 51, 150, 2), AH_KEY);
     kind[14 + 44] = 0x22;
-    t.row("type 2", &kind, XDP_DROP, &[c::IPV4_AH, c::BAD_TYPE], &[])?;
+    t.row("type 2", &kind, XDP_DROP, &[c::Ipv4Ah, c::BadType], &[])?;
     let three = v2(
         D1,
         51,
@@ -405,7 +405,7 @@ fn policy_table() -> anyhow::Result<()> {
         "three addresses",
         &frame(&three, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_ADDRESS_COUNT],
+        &[c::Ipv4Ah, c::BadAddressCount],
         &[],
     )?;
     let mut checksum = frame(&ah_advert(D1, 51, 150, 2), AH_KEY);
@@ -414,7 +414,7 @@ fn policy_table() -> anyhow::Result<()> {
         "VRRP checksum",
         &checksum,
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_CHECKSUM],
+        &[c::Ipv4Ah, c::BadChecksum],
         &[],
     )?;
     let stranger = v2(
@@ -430,7 +430,7 @@ fn policy_table() -> anyhow::Result<()> {
         "an address not ours",
         &frame(&stranger, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_ADDRESS_LIST],
+        &[c::Ipv4Ah, c::BadAddressList],
         &[],
     )?;
     let reordered = v2(D1, 51, 150, &[VIP2, VIP1], AUTH_AH, [0; 8], Some(2));
@@ -438,14 +438,14 @@ fn policy_table() -> anyhow::Result<()> {
         "addresses in another order are fine",
         &frame(&reordered, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_COMPUTED],
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed],
         &[],
     )?;
     t.row(
         "forged ICV",
         &frame(&ah_advert(D1, 51, 150, 3), b"guess"),
         XDP_DROP,
-        &[c::IPV4_AH, c::BAD_ICV],
+        &[c::Ipv4Ah, c::BadIcv],
         &[],
     )?;
     Ok(())
@@ -474,9 +474,9 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
     // the following ones are the predicted next adverts of the same master.
     let ah_valid = |predicted: bool| {
         if predicted {
-            [c::IPV4_AH, c::VALID, c::ICV_PREDICTED]
+            [c::Ipv4Ah, c::Valid, c::IcvPredicted]
         } else {
-            [c::IPV4_AH, c::VALID, c::ICV_COMPUTED]
+            [c::Ipv4Ah, c::Valid, c::IcvComputed]
         }
     };
     for (i, f) in eth0.iter().enumerate() {
@@ -504,7 +504,7 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
         "keepalived advert replayed",
         &eth0[7],
         XDP_DROP,
-        &[c::IPV4_AH, c::REPLAY],
+        &[c::Ipv4Ah, c::Replay],
         &[],
     )?;
 
@@ -538,7 +538,7 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
         "priority 0 from the master",
         &shutdown[3],
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_PREDICTED, c::EVENTS],
+        &[c::Ipv4Ah, c::Valid, c::IcvPredicted, c::Events],
         &[event::PRIORITY_ZERO],
     )?;
     assert_eq!(
@@ -571,12 +571,12 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
         let before = t.dp.counters()?;
         assert_eq!(t.dp.test_run(&forged)?, XDP_DROP);
         let after = t.dp.counters()?;
-        if after.get(c::HMAC_BUDGET) == before.get(c::HMAC_BUDGET) + 1 {
+        if after.get(c::HmacBudget) == before.get(c::HmacBudget) + 1 {
             break;
         }
         assert_eq!(
-            after.get(c::BAD_ICV),
-            before.get(c::BAD_ICV) + 1,
+            after.get(c::BadIcv),
+            before.get(c::BadIcv) + 1,
             "a forged advert is either refused unverified or fails its ICV"
         );
         hmacs += 1;
@@ -592,7 +592,7 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
             b"forged",
         ),
         XDP_DROP,
-        &[c::IPV4_AH, c::HMAC_BUDGET],
+        &[c::Ipv4Ah, c::HmacBudget],
         &[],
     )?;
     t.row(
@@ -609,7 +609,7 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
 fn master_decisions() -> anyhow::Result<()> {
     let mut t = Table::new()?;
     t.dp.set_state(S51, state::MASTER)?;
-    let valid = [c::IPV4_AH, c::VALID, c::ICV_COMPUTED, c::EVENTS];
+    let valid = [c::Ipv4Ah, c::Valid, c::IcvComputed, c::Events];
     t.row(
         "MASTER sees a higher priority",
         &frame(&ah_advert(D1, 51, 150, 1), AH_KEY),
@@ -643,7 +643,7 @@ fn master_decisions() -> anyhow::Result<()> {
         "MASTER sees a lower priority again",
         &frame(&ah_advert(low_src, 51, 50, 5), AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_COMPUTED],
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed],
         &[],
     )?;
     t.row(
@@ -659,7 +659,7 @@ fn master_decisions() -> anyhow::Result<()> {
         "BACKUP sees a lower priority",
         &frame(&ah_advert(low_src, 51, 50, 8), AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_COMPUTED],
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed],
         &[],
     )?;
     Ok(())
@@ -675,14 +675,14 @@ fn pass_v3_ipv6_vlan_and_options() -> anyhow::Result<()> {
     {
         let decoded = vrrpd::wire::frame::decode(f)?;
         let class = match (&decoded.advert.advert.ip, decoded.advert.advert.vrrp.vrid) {
-            (vrrpd::wire::advert::IpHeader::V6(_), _) => c::IPV6_VRRP,
-            _ => c::IPV4_VRRP,
+            (vrrpd::wire::advert::IpHeader::V6(_), _) => c::Ipv6Vrrp,
+            _ => c::Ipv4Vrrp,
         };
         t.row(
             &format!("pass/v3/v6 capture #{}", i + 1),
             f,
             XDP_DROP,
-            &[class, c::VALID],
+            &[class, c::Valid],
             &[],
         )?;
     }
@@ -695,7 +695,7 @@ fn pass_v3_ipv6_vlan_and_options() -> anyhow::Result<()> {
         "VLAN-tagged advert",
         &tagged,
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_COMPUTED],
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed],
         &[],
     )?;
     // IPv4 options: lengths come from the header, and the ICV covers the options.
@@ -707,7 +707,7 @@ fn pass_v3_ipv6_vlan_and_options() -> anyhow::Result<()> {
         "IPv4 options",
         &frame(&options, AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_COMPUTED],
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed],
         &[],
     )?;
     Ok(())
@@ -736,7 +736,7 @@ fn master_down_timers() -> anyhow::Result<()> {
         "priority 0 to a BACKUP",
         &frame(&ah_advert(D1, 51, 0, 1), AH_KEY),
         XDP_DROP,
-        &[c::IPV4_AH, c::VALID, c::ICV_COMPUTED, c::EVENTS],
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed, c::Events],
         &[event::PRIORITY_ZERO],
     )?;
     let down = wait_event(&mut t, event::MASTER_DOWN, S51, Duration::from_secs(5));

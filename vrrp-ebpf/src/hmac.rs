@@ -27,7 +27,7 @@
 //! produced its ICV; the sequence check (counter updated on every valid advert) stops
 //! replays of it.
 use vrrp_common::{
-    counters,
+    counters::Counter,
     maps::{InstanceConfig, Learned, TEMPLATE_LEN},
     md5,
 };
@@ -70,7 +70,7 @@ pub fn verify(
     let a = h.ip_len;
     let len = h.total;
     if len > MAX_MESSAGE {
-        return Err(Drop(counters::BAD_LENGTH));
+        return Err(Drop(Counter::BadLength));
     }
     // The received ICV moves to the scratch buffer's free area (the stack is too small
     // for copies of it), and is zeroed in the message.
@@ -88,13 +88,13 @@ pub fn verify(
         buf.set(8, 0);
     }
     let Some(rt) = RUNTIME.get_ptr_mut(slot) else {
-        return Err(Drop(counters::BAD_ICV));
+        return Err(Drop(Counter::BadIcv));
     };
     // SAFETY: a successful lookup of this slot's runtime value.
     let learned = unsafe { &mut (*rt).learned };
     let fields = Mutable::read(buf, h);
     if predicted(buf, h, learned, &fields, sequence) {
-        count_instance(slot, counters::ICV_PREDICTED);
+        count_instance(slot, Counter::IcvPredicted);
         pad(buf, len);
     } else {
         // SAFETY: no preconditions.
@@ -105,7 +105,7 @@ pub fn verify(
             learned.budget_used = 0;
         }
         if learned.budget_used >= cfg.hmac_budget {
-            return Err(Drop(counters::HMAC_BUDGET));
+            return Err(Drop(Counter::HmacBudget));
         }
         learned.budget_used += 1;
         pad(buf, len);
@@ -118,9 +118,9 @@ pub fn verify(
         let computed: [u8; ICV_LEN] = buf.bytes(COMPUTED_AT);
         let received: [u8; ICV_LEN] = buf.bytes(RECEIVED_AT);
         if u128_of(&computed) != u128_of(&received) {
-            return Err(Drop(counters::BAD_ICV));
+            return Err(Drop(Counter::BadIcv));
         }
-        count_instance(slot, counters::ICV_COMPUTED);
+        count_instance(slot, Counter::IcvComputed);
     }
     predict(buf, h, cfg, learned, &fields, sequence, len);
     Ok(())

@@ -27,14 +27,14 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vrrp_common::{
-    counters,
+    counters::{self, Counter},
     maps::{
         BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, Learned, MAX_INSTANCES,
         TEMPLATE_LEN,
     },
 };
 
-/// Global per-CPU counters, indexed by `vrrp_common::counters`.
+/// Global per-CPU counters, indexed by `vrrp_common::counters::Counter`.
 #[btf_map]
 static COUNTERS: PerCpuArray<u64, { counters::COUNT as usize }> = PerCpuArray::new();
 
@@ -110,22 +110,22 @@ pub fn vrrp_baseline(_ctx: XdpContext) -> u32 {
     aya_ebpf::bindings::xdp_action::XDP_PASS
 }
 
-/// Adds one to global counter `index`.
+/// Adds one to global counter `counter`.
 #[inline(always)]
-pub fn count(index: u32) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+pub fn count(counter: Counter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
         // SAFETY: a per-CPU slot from a successful lookup; only this CPU writes it now.
         unsafe { *slot += 1 };
     }
 }
 
-/// Adds one to counter `index` of instance `slot` (and to the global one).
+/// Adds one to counter `counter` of instance `slot` (and to the global one).
 #[inline(always)]
-pub fn count_instance(slot: u32, index: u32) {
-    count(index);
+pub fn count_instance(slot: u32, counter: Counter) {
+    count(counter);
     if let Some(row) = INSTANCE_COUNTERS.get_ptr_mut(slot) {
-        // SAFETY: as in `count`; `index` < COUNT is checked by `get_mut`.
-        if let Some(cell) = unsafe { (*row).get_mut(index as usize) } {
+        // SAFETY: as in `count`; the index is checked against the row by `get_mut`.
+        if let Some(cell) = unsafe { (*row).get_mut(counter as usize) } {
             *cell += 1;
         }
     }
@@ -138,9 +138,9 @@ pub fn emit(event: Event) {
         Some(mut entry) => {
             entry.write(event);
             entry.submit(0);
-            count_instance(event.slot, counters::EVENTS);
+            count_instance(event.slot, Counter::Events);
         }
-        None => count_instance(event.slot, counters::EVENTS_LOST),
+        None => count_instance(event.slot, Counter::EventsLost),
     }
 }
 

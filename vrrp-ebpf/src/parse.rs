@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-use vrrp_common::{IPPROTO_AH, IPPROTO_VRRP, counters, maps::family};
+use vrrp_common::{IPPROTO_AH, IPPROTO_VRRP, counters::Counter, maps::family};
 
 use crate::count;
 
@@ -21,14 +21,14 @@ pub const AH_LEN: usize = 24;
 const AH_LEN_FIELD: u8 = 4;
 
 /// A frame that must be dropped, with the counter naming why.
-pub struct Drop(pub u32);
+pub struct Drop(pub Counter);
 
 /// The frame is too short for a header it announces.
 pub struct Truncated;
 
 impl From<Truncated> for Drop {
     fn from(_: Truncated) -> Self {
-        Drop(counters::TRUNCATED)
+        Drop(Counter::Truncated)
     }
 }
 
@@ -117,11 +117,11 @@ fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
     if version_ihl >> 4 != 4 || (protocol != IPPROTO_VRRP && protocol != IPPROTO_AH) {
         return Ok(Class::Other);
     }
-    count(counters::FRAMES);
+    count(Counter::Frames);
     count(if protocol == IPPROTO_AH {
-        counters::IPV4_AH
+        Counter::Ipv4Ah
     } else {
-        counters::IPV4_VRRP
+        Counter::Ipv4Vrrp
     });
     // The fixed header in one read. The variable part (options, AH, VRRP) is bounded by
     // `bpf_xdp_load_bytes` later, which fails on a short frame (counted `truncated`).
@@ -138,7 +138,7 @@ fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
     let ip_len = usize::from(ihl) * 4;
     let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
     if ip_len < 20 || total < ip_len {
-        return Err(Drop(counters::BAD_IP_HEADER));
+        return Err(Drop(Counter::BadIpHeader));
     }
     let ah = protocol == IPPROTO_AH;
     let mut vrrp_off = ip_len;
@@ -149,7 +149,7 @@ fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
             return Ok(Class::Other);
         }
         if len_field != AH_LEN_FIELD {
-            return Err(Drop(counters::BAD_LENGTH));
+            return Err(Drop(Counter::BadLength));
         }
         vrrp_off += AH_LEN;
     }
@@ -175,8 +175,8 @@ fn classify_ipv6(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
     if next_header != IPPROTO_VRRP {
         return Ok(Class::Other);
     }
-    count(counters::FRAMES);
-    count(counters::IPV6_VRRP);
+    count(Counter::Frames);
+    count(Counter::Ipv6Vrrp);
     let header = read::<[u8; IPV6_HLEN]>(ctx, ip_off)?;
     let total = IPV6_HLEN + usize::from(u16::from_be_bytes([header[4], header[5]]));
     let vrid = read::<u8>(ctx, ip_off + IPV6_HLEN + 1)?;

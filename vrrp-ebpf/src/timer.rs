@@ -11,7 +11,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vrrp_common::{
-    counters,
+    counters::Counter,
     maps::{CONTROL_MAGIC, Control, Event, control, event, state},
 };
 
@@ -48,7 +48,7 @@ pub fn arm(slot: u32, rt: *mut RuntimeValue, delay_ns: u64) -> bool {
     // SAFETY: the timer lives in a RUNTIME value and `map` is RUNTIME, as the helper needs.
     let init = unsafe { bpf_timer_init(timer, map, CLOCK_MONOTONIC) };
     if init != 0 && init != -EBUSY {
-        count_instance(slot, counters::TIMER_ERRORS);
+        count_instance(slot, Counter::TimerErrors);
         return false;
     }
     // Every time, not only after the first init: cancelling a bpf_timer drops its
@@ -58,7 +58,7 @@ pub fn arm(slot: u32, rt: *mut RuntimeValue, delay_ns: u64) -> bool {
     unsafe { bpf_timer_set_callback(timer, callback) };
     // SAFETY: an initialised timer.
     if unsafe { bpf_timer_start(timer, delay_ns, 0) } != 0 {
-        count_instance(slot, counters::TIMER_ERRORS);
+        count_instance(slot, Counter::TimerErrors);
         return false;
     }
     true

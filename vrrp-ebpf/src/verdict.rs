@@ -6,7 +6,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vrrp_common::{
-    counters,
+    counters::Counter,
     maps::{
         Event, InstanceConfig, InstanceKey, Learned, MAX_ADDRESSES, TEMPLATE_LEN, auth, event,
         family, master_down_ns, skew_ns, state,
@@ -30,7 +30,7 @@ pub enum Verdict {
 /// A drop, with the instance when one was found.
 pub struct Rejected {
     pub slot: Option<u32>,
-    pub reason: u32,
+    pub reason: Counter,
 }
 
 impl From<Drop> for Rejected {
@@ -48,7 +48,7 @@ pub fn record(outcome: Result<Verdict, Rejected>) -> u32 {
     match outcome {
         Ok(Verdict::Pass) => xdp_action::XDP_PASS,
         Ok(Verdict::Consumed { slot }) => {
-            count_instance(slot, counters::VALID);
+            count_instance(slot, Counter::Valid);
             xdp_action::XDP_DROP
         }
         Err(Rejected {
@@ -95,7 +95,7 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     let headers = match parse::classify(ctx)? {
         Class::Other => return Ok(Verdict::Pass),
         Class::Fragment => {
-            count(counters::FRAGMENTS);
+            count(Counter::Fragments);
             return Ok(Verdict::Pass);
         }
         Class::Advert(headers) => headers,
@@ -110,23 +110,23 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     };
     // SAFETY: the value is copied out at once; the controller may update the hash later.
     let Some(slot) = (unsafe { SLOTS.get(key) }).copied() else {
-        return Err(Drop(counters::UNKNOWN_VRID).into());
+        return Err(Drop(Counter::UnknownVrid).into());
     };
     let reject = |reason| Rejected {
         slot: Some(slot),
         reason,
     };
     let Some(cfg) = CONFIG.get(slot) else {
-        return Err(reject(counters::UNKNOWN_VRID));
+        return Err(reject(Counter::UnknownVrid));
     };
     if cfg.state != state::BACKUP && cfg.state != state::MASTER {
-        return Err(reject(counters::NOT_PARTICIPATING));
+        return Err(reject(Counter::NotParticipating));
     }
     if headers.ah {
         ah_gate(ctx, &headers, cfg, slot).map_err(|d| reject(d.0))?;
     }
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
-        return Err(reject(counters::UNKNOWN_VRID));
+        return Err(reject(Counter::UnknownVrid));
     };
     let mut index_slot = Slot::new();
     let buf = Buf::scratch(scratch, &mut index_slot);
@@ -146,11 +146,11 @@ fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Re
     let source = parse::read::<[u8; 4]>(ctx, h.ip_off + 12)?;
     let [spi, sequence] = parse::read::<[[u8; 4]; 2]>(ctx, a + 4)?;
     if spi != source {
-        return Err(Drop(counters::BAD_SPI));
+        return Err(Drop(Counter::BadSpi));
     }
     let sequence = u32::from_be_bytes(sequence);
     if u64::from(sequence) <= timer::sequence(slot) {
-        return Err(Drop(counters::REPLAY));
+        return Err(Drop(Counter::Replay));
     }
     let Some(rt) = RUNTIME.get(slot) else {
         return Ok(());
@@ -164,7 +164,7 @@ fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Re
         let now = unsafe { bpf_ktime_get_ns() };
         let interval_ns = u64::from(cfg.advert_interval_cs) * 10_000_000;
         if now.wrapping_sub(learned.budget_epoch_ns) < interval_ns {
-            return Err(Drop(counters::HMAC_BUDGET));
+            return Err(Drop(Counter::HmacBudget));
         }
     }
     Ok(())
@@ -375,7 +375,7 @@ fn check(
     // Copy the IP packet (header, AH, VRRP) out of the frame once.
     let total = h.total;
     if total == 0 || total > SCRATCH_LEN {
-        return Err(Drop(counters::BAD_LENGTH));
+        return Err(Drop(Counter::BadLength));
     }
     // SAFETY: `total` bytes fit the scratch buffer; the helper checks the frame bounds.
     let copied = unsafe {
@@ -387,14 +387,14 @@ fn check(
         )
     };
     if copied != 0 {
-        return Err(Drop(counters::TRUNCATED));
+        return Err(Drop(Counter::Truncated));
     }
     let v4 = h.family == family::IPV4;
     if v4 && fold(csum::<0, 60>(buf, 0, h.ip_len, 0)) != 0xffff {
-        return Err(Drop(counters::BAD_IP_HEADER));
+        return Err(Drop(Counter::BadIpHeader));
     }
     if h.ah != (cfg.auth_type == auth::AH) {
-        return Err(Drop(counters::AUTH_MISMATCH));
+        return Err(Drop(Counter::AuthMismatch));
     }
     let v = h.vrrp_off;
     let version = buf.u8(v) >> 4;
@@ -405,24 +405,24 @@ fn check(
     let trailer = if version == 2 { 8 } else { 0 };
     let vrrp_len = total - v;
     if total < v || vrrp_len != 8 + n * address_len + trailer {
-        return Err(Drop(counters::BAD_LENGTH));
+        return Err(Drop(Counter::BadLength));
     }
     if h.ttl != vrrp_common::VRRP_TTL {
-        return Err(Drop(counters::BAD_TTL));
+        return Err(Drop(Counter::BadTtl));
     }
     if version != cfg.version {
-        return Err(Drop(counters::BAD_VERSION));
+        return Err(Drop(Counter::BadVersion));
     }
     let mut interval_cs = cfg.advert_interval_cs;
     let mut sequence = 0;
     if version == 2 {
         if buf.u8(v + 4) != cfg.auth_type {
-            return Err(Drop(counters::BAD_AUTH_TYPE));
+            return Err(Drop(Counter::BadAuthType));
         }
         if cfg.auth_type == auth::PASS {
             let data: [u8; 8] = buf.bytes(v + 8 + n * 4);
             if u64::from_ne_bytes(data) != u64::from_ne_bytes(cfg.pass) {
-                return Err(Drop(counters::BAD_PASSWORD));
+                return Err(Drop(Counter::BadPassword));
             }
         }
         if h.ah {
@@ -430,24 +430,24 @@ fn check(
             sequence = buf.be32(h.ip_len + 8);
         }
         if u16::from(buf.u8(v + 5)) * 100 != cfg.advert_interval_cs {
-            return Err(Drop(counters::BAD_INTERVAL));
+            return Err(Drop(Counter::BadInterval));
         }
     } else {
         // VRRPv3: the master's interval rules the backup's timers (RFC 5798 §6.4.2).
         interval_cs = buf.be16(v + 4) & 0x0fff;
     }
     if kind != 1 {
-        return Err(Drop(counters::BAD_TYPE));
+        return Err(Drop(Counter::BadType));
     }
     if n != usize::from(cfg.address_count) || n > MAX_ADDRESSES {
-        return Err(Drop(counters::BAD_ADDRESS_COUNT));
+        return Err(Drop(Counter::BadAddressCount));
     }
     if !checksum_ok(buf, h, version, vrrp_len) {
-        return Err(Drop(counters::BAD_CHECKSUM));
+        return Err(Drop(Counter::BadChecksum));
     }
     let words = (address_len / 4) as u64;
     if vrrp_addresses_ok(buf.scratch_ptr(), (v + 8) as u64, n as u64, words, cfg) != 1 {
-        return Err(Drop(counters::BAD_ADDRESS_LIST));
+        return Err(Drop(Counter::BadAddressList));
     }
     if h.ah {
         hmac::verify(buf, h, cfg, slot, sequence)?;

@@ -16,7 +16,7 @@ use tokio::{
     time::Instant,
 };
 use vrrp_common::{
-    counters,
+    counters::Counter,
     maps::{Event as KernelEvent, event},
 };
 
@@ -272,7 +272,7 @@ impl Daemon {
             .platform()
             .dp
             .counters()
-            .map_or(0, |c| c.get(counters::EVENTS_LOST))
+            .map_or(0, |c| c.get(Counter::EventsLost))
     }
 
     /// The state of every instance, for `vrrpd status`.

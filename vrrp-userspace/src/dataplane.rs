@@ -11,7 +11,7 @@ use aya::{
     programs::{ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use vrrp_common::{
-    counters,
+    counters::{self, Counter},
     maps::{
         CONFIG_MAP, CONTROL_MAGIC, Control, EVENTS_MAP, Event, InstanceConfig, InstanceKey,
         MAX_INSTANCES, RUNTIME_MAP, Runtime, SEQUENCE_MAP, SLOTS_MAP, control,
@@ -109,19 +109,22 @@ pub struct Attachment {
     link: XdpLinkId,
 }
 
-/// The global counters, summed over CPUs, indexed like `vrrp_common::counters`.
+/// The counters, summed over CPUs, indexed by [`Counter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters(pub [u64; counters::COUNT as usize]);
 
 impl Counters {
-    /// The value of counter `index` (a `vrrp_common::counters` constant).
-    pub fn get(&self, index: u32) -> u64 {
-        self.0.get(index as usize).copied().unwrap_or(0)
+    /// The value of `counter`.
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.0[counter as usize]
     }
 
     /// `(name, value)` pairs in index order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        counters::NAMES.iter().copied().zip(self.0.iter().copied())
+        Counter::ALL
+            .iter()
+            .zip(self.0.iter().copied())
+            .map(|(c, v)| (c.name(), v))
     }
 }
 
@@ -486,11 +489,14 @@ impl Dataplane {
             source,
         })?;
         let mut sums = Counters::default();
-        for (index, sum) in (0..counters::COUNT).zip(sums.0.iter_mut()) {
-            let per_cpu = array.get(&index, 0).map_err(|source| DataplaneError::Map {
-                map: counters::COUNTERS_MAP,
-                source,
-            })?;
+        for (counter, sum) in Counter::ALL.iter().zip(sums.0.iter_mut()) {
+            let per_cpu =
+                array
+                    .get(&(*counter as u32), 0)
+                    .map_err(|source| DataplaneError::Map {
+                        map: counters::COUNTERS_MAP,
+                        source,
+                    })?;
             *sum = per_cpu.iter().sum();
         }
         Ok(sums)
