@@ -209,7 +209,7 @@ pub fn backup_spec<'a>(
         interval_cs: 100,
         addresses,
         own_address: own,
-        state: vrrp_common::maps::state::BACKUP,
+        state: vrrp_common::maps::KernelState::BACKUP,
         hmac_budget: vrrpd::dataplane::DEFAULT_HMAC_BUDGET,
     }
 }

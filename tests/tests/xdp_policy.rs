@@ -10,7 +10,7 @@ use std::{
 use tests::adverts::{AH_KEY, fix_ipv4_checksum, frame, v2};
 use vrrp_common::{
     counters::Counter as c,
-    maps::{Event, event, state},
+    maps::{Event, KernelState, event},
 };
 use vrrpd::{
     auth::Password,
@@ -109,7 +109,7 @@ impl Table {
             (
                 S54,
                 InstanceSpec {
-                    state: state::INIT,
+                    state: KernelState::INIT,
                     ..self.spec(54, 2, Auth::Ah(&ah), &vips54)
                 },
             ),
@@ -608,7 +608,7 @@ fn real_keepalived_adverts_predictions_and_replays() -> anyhow::Result<()> {
 #[test]
 fn master_decisions() -> anyhow::Result<()> {
     let mut t = Table::new()?;
-    t.dp.set_state(S51, state::MASTER)?;
+    t.dp.set_state(S51, KernelState::MASTER)?;
     let valid = [c::Ipv4Ah, c::Valid, c::IcvComputed, c::Events];
     t.row(
         "MASTER sees a higher priority",
@@ -654,7 +654,7 @@ fn master_decisions() -> anyhow::Result<()> {
         &[event::PRIORITY_ZERO],
     )?;
     // BACKUP: a lower priority with preemption changes nothing (no event, no re-arm).
-    t.dp.set_state(S51, state::BACKUP)?;
+    t.dp.set_state(S51, KernelState::BACKUP)?;
     t.row(
         "BACKUP sees a lower priority",
         &frame(&ah_advert(low_src, 51, 50, 8), AH_KEY),
@@ -747,7 +747,7 @@ fn master_down_timers() -> anyhow::Result<()> {
         "MASTER_DOWN came before the skew time"
     );
     // A MASTER ignores its own timer's expiry.
-    t.dp.set_state(S53, state::MASTER)?;
+    t.dp.set_state(S53, KernelState::MASTER)?;
     t.dp.arm_timer(S53, Duration::from_millis(20))?;
     assert!(wait_event(&mut t, event::MASTER_DOWN, S53, Duration::from_millis(300)).is_none());
     Ok(())

@@ -42,19 +42,120 @@ pub mod family {
     pub const IPV6: u8 = 6;
 }
 
-/// Instance state, written by the controller (the program only reads it).
-pub mod state {
-    pub const INIT: u8 = 0;
-    pub const BACKUP: u8 = 1;
-    pub const MASTER: u8 = 2;
-    pub const FAULT: u8 = 3;
+/// Defines a `#[repr(transparent)]` byte newtype for a map value field: named constants,
+/// `get`, a checked `TryFrom<u8>` and `Display` (the constants' names). No Rust enum in
+/// map values (STYLE 1): a byte the program or another tool wrote is always a valid
+/// value of these types, merely an unknown one.
+macro_rules! byte_newtype {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $($(#[doc = $doc:literal])* $constant:ident = $value:literal => $text:literal,)+ }
+    ) => {
+        $(#[$meta])*
+        #[repr(transparent)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(u8);
+
+        impl $name {
+            $($(#[doc = $doc])* pub const $constant: Self = Self($value);)+
+
+            /// The byte as stored in the map.
+            #[inline(always)]
+            pub const fn get(self) -> u8 {
+                self.0
+            }
+        }
+
+        impl TryFrom<u8> for $name {
+            type Error = UnknownValue;
+
+            fn try_from(value: u8) -> Result<Self, UnknownValue> {
+                match value {
+                    $($value => Ok(Self::$constant),)+
+                    _ => Err(UnknownValue {
+                        what: stringify!($name),
+                        value,
+                    }),
+                }
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(value: $name) -> u8 {
+                value.0
+            }
+        }
+
+        /// The constant's name, or the number when it is none of them.
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                match self.0 {
+                    $($value => f.write_str($text),)+
+                    other => write!(f, "{}({other})", stringify!($name)),
+                }
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{}::{self}", stringify!($name))
+            }
+        }
+    };
 }
 
-/// Configured authentication (VRRPv2 auth type numbers).
-pub mod auth {
-    pub const NONE: u8 = 0;
-    pub const PASS: u8 = 1;
-    pub const AH: u8 = 2;
+/// A byte that is none of a map field's named values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownValue {
+    /// The field's type.
+    pub what: &'static str,
+    pub value: u8,
+}
+
+impl core::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} is not a known {}", self.value, self.what)
+    }
+}
+
+impl core::error::Error for UnknownValue {}
+
+byte_newtype! {
+    /// Instance state, written by the controller (the program only reads it).
+    KernelState {
+        INIT = 0 => "INIT",
+        BACKUP = 1 => "BACKUP",
+        MASTER = 2 => "MASTER",
+        FAULT = 3 => "FAULT",
+    }
+}
+
+byte_newtype! {
+    /// VRRP version of an instance (the advert's version nibble must equal it).
+    VrrpVersion {
+        /// RFC 3768.
+        V2 = 2 => "2",
+        /// RFC 5798.
+        V3 = 3 => "3",
+    }
+}
+
+impl VrrpVersion {
+    /// The version number as configured, unchecked: a number other than 2 or 3 matches no
+    /// advert, so the program drops them all (`bad_version`), a visible and safe failure.
+    pub const fn from_raw(number: u8) -> Self {
+        Self(number)
+    }
+}
+
+byte_newtype! {
+    /// Configured authentication: the VRRPv2 auth type numbers (RFC 2338 §5.3.6; AH is
+    /// keepalived's IPSEC-AH).
+    AuthType {
+        NONE = 0 => "none",
+        PASS = 1 => "pass",
+        AH = 2 => "ah",
+    }
 }
 
 /// Event kinds.
@@ -85,16 +186,14 @@ pub struct InstanceKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InstanceConfig {
     pub key: InstanceKey,
-    /// 2 or 3.
-    pub version: u8,
+    pub version: VrrpVersion,
     /// Our priority, 1-255.
     pub priority: u8,
-    /// [`auth`] constant.
-    pub auth_type: u8,
+    pub auth_type: AuthType,
     /// 1: preempt a lower-priority master; 0: keepalived's `nopreempt`.
     pub preempt: u8,
-    /// [`state`] constant, updated on every transition.
-    pub state: u8,
+    /// Updated on every transition.
+    pub state: KernelState,
     /// Number of virtual addresses adverts must carry.
     pub address_count: u8,
     /// Our advert interval in centiseconds.
@@ -261,6 +360,13 @@ const _: () = assert!(size_of::<Learned>() == 296);
 const _: () = assert!(size_of::<Runtime>() == 312);
 const _: () = assert!(size_of::<Event>() == 48);
 const _: () = assert!(size_of::<Control>() == 24);
+const _: () = assert!(size_of::<KernelState>() == 1 && align_of::<KernelState>() == 1);
+const _: () = assert!(size_of::<VrrpVersion>() == 1 && align_of::<VrrpVersion>() == 1);
+const _: () = assert!(size_of::<AuthType>() == 1 && align_of::<AuthType>() == 1);
+// The layout the program and userspace share, field by field where the newtypes sit.
+const _: () = assert!(core::mem::offset_of!(InstanceConfig, version) == 8);
+const _: () = assert!(core::mem::offset_of!(InstanceConfig, auth_type) == 10);
+const _: () = assert!(core::mem::offset_of!(InstanceConfig, state) == 12);
 
 impl InstanceConfig {
     /// An all-zero configuration (state INIT: the program drops everything for it).
@@ -272,11 +378,11 @@ impl InstanceConfig {
                 family: 0,
                 _pad: [0; 2],
             },
-            version: 0,
+            version: VrrpVersion(0),
             priority: 0,
-            auth_type: 0,
+            auth_type: AuthType::NONE,
             preempt: 0,
-            state: state::INIT,
+            state: KernelState::INIT,
             address_count: 0,
             advert_interval_cs: 0,
             own_address: [0; 16],
@@ -337,4 +443,40 @@ mod pod {
     unsafe impl aya::Pod for super::Runtime {}
     unsafe impl aya::Pod for super::Event {}
     unsafe impl aya::Pod for super::Control {}
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString as _;
+
+    use super::*;
+
+    #[test]
+    fn byte_newtypes_convert_only_known_values() {
+        assert_eq!(KernelState::try_from(2), Ok(KernelState::MASTER));
+        assert_eq!(
+            KernelState::try_from(4),
+            Err(UnknownValue {
+                what: "KernelState",
+                value: 4
+            })
+        );
+        assert_eq!(VrrpVersion::try_from(3), Ok(VrrpVersion::V3));
+        assert!(VrrpVersion::try_from(1).is_err());
+        assert_eq!(AuthType::try_from(2), Ok(AuthType::AH));
+        assert_eq!(u8::from(AuthType::PASS), 1);
+    }
+
+    #[test]
+    fn byte_newtypes_display_their_names() {
+        assert_eq!(KernelState::BACKUP.to_string(), "BACKUP");
+        assert_eq!(AuthType::NONE.to_string(), "none");
+        assert_eq!(VrrpVersion::V2.to_string(), "2");
+        assert_eq!(VrrpVersion::from_raw(7).to_string(), "VrrpVersion(7)");
+        assert_eq!(
+            std::format!("{:?}", KernelState::FAULT),
+            "KernelState::FAULT"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use aya_ebpf::{
 };
 use vrrp_common::{
     counters::Counter,
-    maps::{CONTROL_MAGIC, Control, Event, control, event, state},
+    maps::{CONTROL_MAGIC, Control, Event, KernelState, control, event},
 };
 
 use crate::{CONFIG, RUNTIME, RuntimeValue, SEQUENCE, count_instance, emit, parse};
@@ -71,7 +71,7 @@ extern "C" fn master_down(_map: *mut c_void, key: *mut u32, _value: *mut Runtime
     let Some(cfg) = CONFIG.get(slot) else {
         return 0;
     };
-    if cfg.state == state::BACKUP {
+    if cfg.state == KernelState::BACKUP {
         emit(Event {
             kind: event::MASTER_DOWN,
             slot,

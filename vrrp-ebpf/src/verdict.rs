@@ -8,8 +8,8 @@ use aya_ebpf::{
 use vrrp_common::{
     counters::Counter,
     maps::{
-        Event, InstanceConfig, InstanceKey, Learned, MAX_ADDRESSES, TEMPLATE_LEN, auth, event,
-        family, master_down_ns, skew_ns, state,
+        AuthType, Event, InstanceConfig, InstanceKey, KernelState, Learned, MAX_ADDRESSES,
+        TEMPLATE_LEN, event, family, master_down_ns, skew_ns,
     },
 };
 
@@ -119,7 +119,7 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
     let Some(cfg) = CONFIG.get(slot) else {
         return Err(reject(Counter::UnknownVrid));
     };
-    if cfg.state != state::BACKUP && cfg.state != state::MASTER {
+    if cfg.state != KernelState::BACKUP && cfg.state != KernelState::MASTER {
         return Err(reject(Counter::NotParticipating));
     }
     if headers.ah {
@@ -393,7 +393,7 @@ fn check(
     if v4 && fold(csum::<0, 60>(buf, 0, h.ip_len, 0)) != 0xffff {
         return Err(Drop(Counter::BadIpHeader));
     }
-    if h.ah != (cfg.auth_type == auth::AH) {
+    if h.ah != (cfg.auth_type == AuthType::AH) {
         return Err(Drop(Counter::AuthMismatch));
     }
     let v = h.vrrp_off;
@@ -410,16 +410,16 @@ fn check(
     if h.ttl != vrrp_common::VRRP_TTL {
         return Err(Drop(Counter::BadTtl));
     }
-    if version != cfg.version {
+    if version != cfg.version.get() {
         return Err(Drop(Counter::BadVersion));
     }
     let mut interval_cs = cfg.advert_interval_cs;
     let mut sequence = 0;
     if version == 2 {
-        if buf.u8(v + 4) != cfg.auth_type {
+        if buf.u8(v + 4) != cfg.auth_type.get() {
             return Err(Drop(Counter::BadAuthType));
         }
-        if cfg.auth_type == auth::PASS {
+        if cfg.auth_type == AuthType::PASS {
             let data: [u8; 8] = buf.bytes(v + 8 + n * 4);
             if u64::from_ne_bytes(data) != u64::from_ne_bytes(cfg.pass) {
                 return Err(Drop(Counter::BadPassword));
@@ -623,19 +623,19 @@ pub extern "C" fn vrrp_decide(
         priority: advert.priority,
         _pad: [0; 3],
     };
-    if cfg.state == state::BACKUP {
+    if cfg.state == KernelState::BACKUP {
         if advert.priority == 0 {
             timer::arm(
                 slot,
                 rt,
-                skew_ns(cfg.version, cfg.priority, advert.interval_cs),
+                skew_ns(cfg.version.get(), cfg.priority, advert.interval_cs),
             );
             emit(event(event::PRIORITY_ZERO));
         } else if advert.priority >= cfg.priority || cfg.preempt == 0 {
             timer::arm(
                 slot,
                 rt,
-                master_down_ns(cfg.version, cfg.priority, advert.interval_cs),
+                master_down_ns(cfg.version.get(), cfg.priority, advert.interval_cs),
             );
         }
         return 0;

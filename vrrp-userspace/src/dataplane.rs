@@ -13,8 +13,9 @@ use aya::{
 use vrrp_common::{
     counters::{self, Counter},
     maps::{
-        CONFIG_MAP, CONTROL_MAGIC, Control, EVENTS_MAP, Event, InstanceConfig, InstanceKey,
-        MAX_INSTANCES, RUNTIME_MAP, Runtime, SEQUENCE_MAP, SLOTS_MAP, control,
+        AuthType, CONFIG_MAP, CONTROL_MAGIC, Control, EVENTS_MAP, Event, InstanceConfig,
+        InstanceKey, KernelState, MAX_INSTANCES, RUNTIME_MAP, Runtime, SEQUENCE_MAP, SLOTS_MAP,
+        VrrpVersion, control,
     },
 };
 
@@ -253,8 +254,8 @@ impl Dataplane {
             .map_err(map_error(CONFIG_MAP))
     }
 
-    /// Tells the program the instance's new state (`vrrp_common::maps::state`).
-    pub fn set_state(&mut self, slot: u32, state: u8) -> Result<(), DataplaneError> {
+    /// Tells the program the instance's new state.
+    pub fn set_state(&mut self, slot: u32, state: KernelState) -> Result<(), DataplaneError> {
         let mut config = self.config(slot)?;
         config.state = state;
         self.write_config(slot, &config)
@@ -531,7 +532,7 @@ pub enum Auth<'a> {
 pub struct InstanceSpec<'a> {
     pub ifindex: u32,
     pub vrid: u8,
-    /// 2 or 3.
+    /// 2 or 3 (another number matches no advert: see [`VrrpVersion::from_raw`]).
     pub version: u8,
     pub priority: u8,
     pub preempt: bool,
@@ -540,8 +541,7 @@ pub struct InstanceSpec<'a> {
     pub addresses: &'a [std::net::IpAddr],
     /// This director's address on the interface (tie-break of equal priorities).
     pub own_address: std::net::IpAddr,
-    /// `vrrp_common::maps::state`.
-    pub state: u8,
+    pub state: KernelState,
     /// Full HMACs allowed per advert interval for unpredicted adverts (AH only).
     pub hmac_budget: u32,
 }
@@ -577,10 +577,9 @@ impl InstanceSpec<'_> {
 
     /// The map value.
     pub fn build(&self) -> InstanceConfig {
-        use vrrp_common::maps::auth;
         let mut config = InstanceConfig::zeroed();
         config.key = self.key();
-        config.version = self.version;
+        config.version = VrrpVersion::from_raw(self.version);
         config.priority = self.priority;
         config.preempt = u8::from(self.preempt);
         config.state = self.state;
@@ -588,13 +587,13 @@ impl InstanceSpec<'_> {
         config.own_address = address_bytes(&self.own_address);
         config.hmac_budget = self.hmac_budget;
         match self.auth {
-            Auth::None => config.auth_type = auth::NONE,
+            Auth::None => config.auth_type = AuthType::NONE,
             Auth::Pass(password) => {
-                config.auth_type = auth::PASS;
+                config.auth_type = AuthType::PASS;
                 config.pass = password.pass_data();
             }
             Auth::Ah(password) => {
-                config.auth_type = auth::AH;
+                config.auth_type = AuthType::AH;
                 (config.hmac_inner, config.hmac_outer) = password.hmac_midstates();
             }
         }
