@@ -101,6 +101,10 @@ counters! {
     EventsLost = 28 => "events_lost",
     /// Master-down timers that could not be initialised or started.
     TimerErrors = 29 => "timer_errors",
+    /// Map lookups the kernel refused for a slot the program was handed (a slot beyond
+    /// the arrays: the `SLOTS` hash or a control command names one). Counted globally
+    /// only, since the slot has no row either.
+    MapErrors = 30 => "map_errors",
 }
 
 // Indices are the positions in the list: no gap, no duplicate (the compiler rejects
@@ -150,13 +154,14 @@ mod tests {
 
     #[test]
     fn indices_are_the_ones_userspace_and_old_maps_know() {
-        assert_eq!(COUNT, 30);
+        assert_eq!(COUNT, 31);
         assert_eq!(Counter::Frames as u32, 0);
         assert_eq!(Counter::Truncated as u32, 4);
         assert_eq!(Counter::UnknownVrid as u32, 6);
         assert_eq!(Counter::Valid as u32, 24);
         assert_eq!(Counter::EventsLost as u32, 28);
         assert_eq!(Counter::TimerErrors as u32, 29);
+        assert_eq!(Counter::MapErrors as u32, 30);
     }
 
     #[test]

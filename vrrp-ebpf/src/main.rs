@@ -7,7 +7,8 @@
 //!
 //! Modules: [`parse`] (bounds-checked packet access), [`verdict`] (the checks and the
 //! decision), [`hmac`] (HMAC-MD5-96 and the predicted-ICV fast path), [`timer`] (master-down
-//! timers and the control program).
+//! timers and the control program), [`diag`] (aya-log lines for rare failures, never per
+//! packet).
 #![no_std]
 #![no_main]
 // SAFETY (crate-wide): eBPF programs read packet memory and map values through raw
@@ -15,6 +16,7 @@
 // bounds the verifier also checks, and every map pointer comes from a successful lookup.
 #![allow(unsafe_code)]
 
+mod diag;
 mod hmac;
 mod parse;
 mod timer;
@@ -110,28 +112,44 @@ pub fn vrrp_baseline(_ctx: XdpContext) -> u32 {
     aya_ebpf::bindings::xdp_action::XDP_PASS
 }
 
-/// Adds one to global counter `counter`.
+/// Adds one to global counter `counter`; returns its new value on this CPU (0 if the
+/// lookup failed, which an index below `COUNT` never does).
 #[inline(always)]
-pub fn count(counter: Counter) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+pub fn count(counter: Counter) -> u64 {
+    match COUNTERS.get_ptr_mut(counter as u32) {
         // SAFETY: a per-CPU slot from a successful lookup; only this CPU writes it now.
-        unsafe { *slot += 1 };
+        Some(cell) => unsafe {
+            *cell += 1;
+            *cell
+        },
+        None => 0,
     }
+}
+
+/// What [`count_instance`] counted: the new values on this CPU (0 where there is no cell).
+#[derive(Clone, Copy, Debug)]
+pub struct Counted {
+    pub global: u64,
+    pub instance: u64,
 }
 
 /// Adds one to counter `counter` of instance `slot` (and to the global one).
 #[inline(always)]
-pub fn count_instance(slot: u32, counter: Counter) {
-    count(counter);
+pub fn count_instance(slot: u32, counter: Counter) -> Counted {
+    let global = count(counter);
+    let mut instance = 0;
     if let Some(row) = INSTANCE_COUNTERS.get_ptr_mut(slot) {
         // SAFETY: as in `count`; the index is checked against the row by `get_mut`.
         if let Some(cell) = unsafe { (*row).get_mut(counter as usize) } {
             *cell += 1;
+            instance = *cell;
         }
     }
+    Counted { global, instance }
 }
 
-/// Submits an event; counts it, or counts it lost when the ring buffer is full.
+/// Submits an event; counts it, or counts it lost when the ring buffer is full (logged
+/// rate-limited, see [`diag`]).
 #[inline(always)]
 pub fn emit(event: Event) {
     match EVENTS.reserve(0) {
@@ -140,7 +158,22 @@ pub fn emit(event: Event) {
             entry.submit(0);
             count_instance(event.slot, Counter::Events);
         }
-        None => count_instance(event.slot, Counter::EventsLost),
+        None => {
+            let lost = count_instance(event.slot, Counter::EventsLost).global;
+            if diag::due(lost) {
+                diag::vrrp_log_event_lost(event.slot, event.kind, lost);
+            }
+        }
+    }
+}
+
+/// Map `map` (a [`diag::map_id`]) refused `slot`: counted `map_errors` (globally: the slot
+/// has no row) and logged rate-limited (see [`diag`]).
+#[inline(always)]
+pub fn map_refused(map: u32, slot: u32) {
+    let n = count(Counter::MapErrors);
+    if diag::due(n) {
+        diag::vrrp_log_map_refused(map, slot, n);
     }
 }
 

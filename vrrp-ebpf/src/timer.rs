@@ -15,7 +15,11 @@ use vrrp_common::{
     maps::{CONTROL_MAGIC, Control, Event, KernelState, control, event},
 };
 
-use crate::{CONFIG, RUNTIME, RuntimeValue, SEQUENCE, count_instance, emit, parse};
+use crate::{
+    CONFIG, RUNTIME, RuntimeValue, SEQUENCE, count_instance,
+    diag::{self, map_id, timer_step},
+    emit, map_refused, parse,
+};
 
 const CLOCK_MONOTONIC: u64 = 1;
 const EBUSY: i64 = 16;
@@ -48,7 +52,7 @@ pub fn arm(slot: u32, rt: *mut RuntimeValue, delay_ns: u64) -> bool {
     // SAFETY: the timer lives in a RUNTIME value and `map` is RUNTIME, as the helper needs.
     let init = unsafe { bpf_timer_init(timer, map, CLOCK_MONOTONIC) };
     if init != 0 && init != -EBUSY {
-        count_instance(slot, Counter::TimerErrors);
+        timer_failed(slot, timer_step::INIT, init);
         return false;
     }
     // Every time, not only after the first init: cancelling a bpf_timer drops its
@@ -57,11 +61,22 @@ pub fn arm(slot: u32, rt: *mut RuntimeValue, delay_ns: u64) -> bool {
     // SAFETY: an initialised timer and a static callback function.
     unsafe { bpf_timer_set_callback(timer, callback) };
     // SAFETY: an initialised timer.
-    if unsafe { bpf_timer_start(timer, delay_ns, 0) } != 0 {
-        count_instance(slot, Counter::TimerErrors);
+    let start = unsafe { bpf_timer_start(timer, delay_ns, 0) };
+    if start != 0 {
+        timer_failed(slot, timer_step::START, start);
         return false;
     }
     true
+}
+
+/// Counts a timer helper's failure (`timer_errors`) and logs it rate-limited per slot:
+/// adverts re-arm the timer, so a persistent failure would otherwise log per advert.
+#[inline(always)]
+fn timer_failed(slot: u32, step: u32, code: i64) {
+    let n = count_instance(slot, Counter::TimerErrors).instance;
+    if diag::due(n) {
+        diag::vrrp_log_timer_error(slot, step, code, n);
+    }
 }
 
 /// Timer callback: the master went silent. Only a BACKUP cares.
@@ -98,6 +113,7 @@ pub fn control(ctx: &XdpContext) -> u32 {
         return xdp_action::XDP_DROP;
     }
     let Some(rt) = RUNTIME.get_ptr_mut(command.slot) else {
+        map_refused(map_id::RUNTIME, command.slot);
         return xdp_action::XDP_DROP;
     };
     let done = match command.op {

@@ -14,7 +14,9 @@ use vrrp_common::{
 };
 
 use crate::{
-    CONFIG, RUNTIME, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance, emit, hmac,
+    CONFIG, RUNTIME, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance,
+    diag::map_id,
+    emit, hmac, map_refused,
     parse::{self, AH_LEN, Class, Drop, Headers},
     timer,
 };
@@ -117,6 +119,8 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
         reason,
     };
     let Some(cfg) = CONFIG.get(slot) else {
+        // The SLOTS hash names a slot beyond the arrays.
+        map_refused(map_id::CONFIG, slot);
         return Err(reject(Counter::UnknownVrid));
     };
     if cfg.state != KernelState::BACKUP && cfg.state != KernelState::MASTER {

@@ -404,6 +404,8 @@ impl Daemon {
         };
         let mut events = crate::sys::async_fd(self.controller.platform().dp.events_fd())
             .context("watching the event ring buffer")?;
+        let mut kernel_logs = crate::sys::async_fd(self.controller.platform().dp.kernel_logs_fd())
+            .context("watching the XDP program's log")?;
         let mut link_changes = Netlink::watch_links().context("watching link changes")?;
         let mut sigterm =
             signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -426,6 +428,11 @@ impl Daemon {
                     }
                     guard.clear_ready();
                     self.check_lost_events().await;
+                }
+                ready = kernel_logs.readable_mut() => {
+                    let mut guard = ready.context("waiting for the XDP program's log")?;
+                    self.controller.platform_mut().dp.flush_kernel_logs();
+                    guard.clear_ready();
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.controller.handle(Input::Timer, self.now()).await;

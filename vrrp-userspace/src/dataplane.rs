@@ -3,13 +3,24 @@
 //!
 //! The object is built by `build.rs` from the `vrrp-ebpf` crate and embedded in the binary,
 //! so `vrrpd` is one self-contained file. The maps are described in `vrrp_common::maps`.
-use std::{fmt, os::fd::AsFd as _, sync::atomic::Ordering, time::Duration};
+//!
+//! The program reports rare failures (a timer it could not arm, an event lost to a full
+//! ring buffer, a slot a map refused) through aya-log, at most a few lines per CPU over
+//! its life; [`Dataplane::flush_kernel_logs`] forwards them into `tracing`, with target
+//! [`KERNEL_LOG_TARGET`].
+use std::{
+    fmt,
+    os::fd::AsFd as _,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::Duration,
+};
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf},
     programs::{ProgramError, TestRun as _, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
+use aya_log::EbpfLogger;
 use vrrp_common::{
     counters::{self, Counter},
     maps::{
@@ -62,6 +73,8 @@ pub enum DataplaneError {
     Control { what: &'static str, slot: u32 },
     #[error("running the program on a test frame failed: {0}")]
     TestRun(#[source] ProgramError),
+    #[error("reading the XDP program's log failed: {0}")]
+    Log(#[source] aya_log::Error),
 }
 
 fn map_error(map: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
@@ -92,6 +105,46 @@ pub struct Dataplane {
     attached: Vec<Attachment>,
     events: RingBuf<MapData>,
     sequences: SharedCounters,
+    logs: EbpfLogger<KernelLog>,
+    /// The lines `logs` forwarded during the current flush.
+    log_lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// The `tracing` target of the lines the XDP program logs.
+pub const KERNEL_LOG_TARGET: &str = "vrrpd::xdp";
+
+/// Receives the program's aya-log records (as `log` records, each once) and re-emits them
+/// as `tracing` events at their level: the daemon's subscriber prints them like its own
+/// lines, without depending on a `log` bridge. Keeps the messages for the caller of the
+/// flush.
+struct KernelLog(Arc<Mutex<Vec<String>>>);
+
+impl log::Log for KernelLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let message = record.args().to_string();
+        match record.level() {
+            log::Level::Error => {
+                tracing::error!(target: KERNEL_LOG_TARGET, "XDP program: {message}");
+            }
+            log::Level::Warn => tracing::warn!(target: KERNEL_LOG_TARGET, "XDP program: {message}"),
+            log::Level::Info => tracing::info!(target: KERNEL_LOG_TARGET, "XDP program: {message}"),
+            log::Level::Debug => {
+                tracing::debug!(target: KERNEL_LOG_TARGET, "XDP program: {message}");
+            }
+            log::Level::Trace => {
+                tracing::trace!(target: KERNEL_LOG_TARGET, "XDP program: {message}");
+            }
+        }
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(message);
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 impl fmt::Debug for Dataplane {
@@ -170,12 +223,33 @@ impl Dataplane {
             }
             _ => return Err(DataplaneError::MissingMap(SEQUENCE_MAP)),
         };
+        let log_lines = Arc::new(Mutex::new(Vec::new()));
+        let logs = EbpfLogger::init_with_logger(&mut ebpf, KernelLog(Arc::clone(&log_lines)))
+            .map_err(DataplaneError::Log)?;
         Ok(Self {
             ebpf,
             attached: Vec::new(),
             events,
             sequences,
+            logs,
+            log_lines,
         })
+    }
+
+    /// The descriptor of the program's log ring buffer: readable when it logged something
+    /// (wait with epoll / tokio's `AsyncFd`, then [`Self::flush_kernel_logs`]).
+    pub fn kernel_logs_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.logs.as_fd()
+    }
+
+    /// Forwards what the program logged since the last flush into `tracing` (target
+    /// [`KERNEL_LOG_TARGET`], the program's level) and returns the messages.
+    pub fn flush_kernel_logs(&mut self) -> Vec<String> {
+        self.logs.flush();
+        self.log_lines
+            .lock()
+            .map(|mut lines| std::mem::take(&mut *lines))
+            .unwrap_or_default()
     }
 
     fn xdp(&self, name: &str) -> Result<&Xdp, DataplaneError> {
@@ -254,10 +328,26 @@ impl Dataplane {
             .map_err(map_error(CONFIG_MAP))
     }
 
+    /// Closes this process's descriptor of the runtime map. The kernel then refuses to
+    /// initialise its timers (`EPERM`: a map holding timers must be held by userspace or
+    /// pinned), which is how the tests reach the program's timer-failure path. The daemon
+    /// never calls it; [`Self::runtime`] and [`Self::install`] fail afterwards.
+    #[doc(hidden)]
+    pub fn close_runtime_map(&mut self) {
+        drop(self.ebpf.take_map(RUNTIME_MAP));
+    }
+
     /// Tells the program the instance's new state.
     pub fn set_state(&mut self, slot: u32, state: KernelState) -> Result<(), DataplaneError> {
         let mut config = self.config(slot)?;
         config.state = state;
+        self.write_config(slot, &config)
+    }
+
+    /// Changes `slot`'s priority (an address owner that met another steps down to 254).
+    pub fn set_priority(&mut self, slot: u32, priority: u8) -> Result<(), DataplaneError> {
+        let mut config = self.config(slot)?;
+        config.priority = priority;
         self.write_config(slot, &config)
     }
 
