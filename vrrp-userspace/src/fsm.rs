@@ -128,10 +128,17 @@ impl Params {
             garp_delay: garp.master_delay.as_duration(),
             garp_refresh: garp.master_refresh.as_duration(),
             garp_refresh_repeat: garp.master_refresh_repeat,
-            // keepalived: the instance's lower-priority values come from the global ones,
-            // which default to the global master values (not the instance's overrides).
-            garp_lower_repeat: config.global.garp.master_repeat,
-            garp_lower_delay: config.global.garp.master_delay.as_duration(),
+            // keepalived: unset lower-priority values come from the global ones, which
+            // default to the global master values (not the instance's overrides).
+            garp_lower_repeat: garp
+                .lower_prio_repeat
+                .or(config.global.garp.lower_prio_repeat)
+                .unwrap_or(config.global.garp.master_repeat),
+            garp_lower_delay: garp
+                .lower_prio_delay
+                .or(config.global.garp.lower_prio_delay)
+                .unwrap_or(config.global.garp.master_delay)
+                .as_duration(),
             garp_interval: garp.interval.as_duration(),
             addresses: u32::try_from(inst.virtual_addresses.len()).unwrap_or(u32::MAX),
         })
@@ -996,6 +1003,35 @@ mod tests {
         // Later entries into BACKUP wait the full master-down interval.
         let actions = step(&mut i, &Event::HigherPriority(heard(200)), LATER);
         assert!(actions.contains(&Action::ArmMasterDown(i.params.master_down())));
+    }
+
+    #[test]
+    fn lower_priority_garps_default_to_the_global_master_values_not_the_instances() {
+        let params = |instance_lines: &str| {
+            let text = format!(
+                "global_defs {{\n vrrp_garp_master_repeat 3\n vrrp_garp_master_delay 7\n}}\n\
+                 vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 1\n\
+                 priority 100\n {instance_lines}\n virtual_ipaddress {{\n 10.0.0.1\n }}\n}}\n"
+            );
+            let mut sources = crate::config::diag::Sources::default();
+            let mut diagnostics = Vec::new();
+            let (config, _) = crate::config::keepalived::parse_str(
+                std::path::Path::new("t.conf"),
+                &text,
+                &mut sources,
+                &mut diagnostics,
+            )
+            .expect("parses");
+            Params::from_config(&config, 0).expect("one instance")
+        };
+        let p = params("garp_master_repeat 9");
+        assert_eq!((p.garp_repeat, p.garp_lower_repeat), (9, 3));
+        assert_eq!(p.garp_lower_delay, Duration::from_secs(7));
+        let p = params("garp_lower_prio_repeat 2\n garp_lower_prio_delay 0");
+        assert_eq!(
+            (p.garp_lower_repeat, p.garp_lower_delay),
+            (2, Duration::ZERO)
+        );
     }
 
     #[test]

@@ -286,6 +286,16 @@ impl Reader<'_> {
                         self.config.global.garp.master_refresh = v;
                     }
                 }
+                "vrrp_garp_lower_prio_delay" => {
+                    if let Some(v) = self.seconds(n) {
+                        self.config.global.garp.lower_prio_delay = Some(v);
+                    }
+                }
+                "vrrp_garp_lower_prio_repeat" => {
+                    if let Some(v) = self.number(n, "repeat count") {
+                        self.config.global.garp.lower_prio_repeat = Some(v);
+                    }
+                }
                 "vrrp_garp_master_refresh_repeat" => {
                     if let Some(v) = self.number(n, "repeat count") {
                         self.config.global.garp.master_refresh_repeat = v;
@@ -468,6 +478,8 @@ impl Reader<'_> {
                 | "garp_master_repeat"
                 | "garp_master_refresh"
                 | "garp_master_refresh_repeat"
+                | "garp_lower_prio_delay"
+                | "garp_lower_prio_repeat"
                 | "garp_interval" => {
                     let mut g2 = garp.unwrap_or(self.config.global.garp);
                     match keyword {
@@ -485,6 +497,13 @@ impl Reader<'_> {
                             g2.master_refresh_repeat = self
                                 .number(n, "repeat count")
                                 .unwrap_or(g2.master_refresh_repeat)
+                        }
+                        "garp_lower_prio_delay" => {
+                            g2.lower_prio_delay = self.seconds(n).or(g2.lower_prio_delay)
+                        }
+                        "garp_lower_prio_repeat" => {
+                            g2.lower_prio_repeat =
+                                self.number(n, "repeat count").or(g2.lower_prio_repeat)
                         }
                         _ => g2.interval = self.seconds(n).unwrap_or(g2.interval),
                     }

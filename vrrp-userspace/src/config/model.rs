@@ -472,6 +472,14 @@ pub struct Garp {
     pub master_refresh_repeat: u32,
     /// Gap between two messages (`garp_interval`, default 0).
     pub interval: Seconds,
+    /// As MASTER, on hearing a lower priority: delay of the second burst
+    /// (`garp_lower_prio_delay`; unset: the global value, else the global `master_delay`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_prio_delay: Option<Seconds>,
+    /// Messages per address in those bursts (`garp_lower_prio_repeat`, 0 = none; unset: the
+    /// global value, else the global `master_repeat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_prio_repeat: Option<u32>,
 }
 
 impl Default for Garp {
@@ -482,6 +490,8 @@ impl Default for Garp {
             master_refresh: Seconds::default(),
             master_refresh_repeat: 1,
             interval: Seconds::default(),
+            lower_prio_delay: None,
+            lower_prio_repeat: None,
         }
     }
 }
