@@ -4,6 +4,8 @@
 //!
 //! Every test needs root. Without it the helpers fail with a message saying so: a missing
 //! prerequisite is a failure, never a silent skip.
+//!
+//! [`lab`] builds the live lab of directors running vrrpd or keepalived on bridged segments.
 use std::{
     path::PathBuf,
     process::Command,
@@ -12,6 +14,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
+
+pub mod lab;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

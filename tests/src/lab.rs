@@ -1,0 +1,741 @@
+//! The live lab: directors and clients in network namespaces, joined by bridges in a switch
+//! namespace, each director running vrrpd or a real keepalived 2.2.7; VIP inspection,
+//! daemon logs, packet captures on the switch, and one lock so that timed tests never share
+//! the CPU with each other.
+//!
+//! Everything here cleans up on drop, also when the test panics: namespaces (with their
+//! links), daemons (SIGTERM, then SIGKILL of keepalived's VRRP child and the parent),
+//! captures, scratch folders. A missing prerequisite (root, keepalived, tcpdump, the vrrpd
+//! binary) is an error saying how to get it, never a skip.
+use std::{
+    collections::BTreeSet,
+    fs::File,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::{NetNs, ip};
+
+/// How long [`Topology::expect`] waits for a VIP distribution.
+pub const EXPECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The keepalived release the live tests compare against.
+pub const KEEPALIVED_VERSION: &str = "Keepalived v2.2.7";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The repository's root (paths in the tests are relative to it).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The vrrpd binary: `$VRRPD_BIN`, else `target/debug/vrrpd`.
+pub fn vrrpd_bin() -> anyhow::Result<PathBuf> {
+    let bin = std::env::var_os("VRRPD_BIN")
+        .map_or_else(|| repo_root().join("target/debug/vrrpd"), PathBuf::from);
+    ensure!(
+        bin.exists(),
+        "{} is missing: build vrrpd first (cargo build)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// Fails unless `keepalived --version` is [`KEEPALIVED_VERSION`].
+pub fn require_keepalived() -> anyhow::Result<()> {
+    let out = Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .context("keepalived is not installed: `cargo xtask setup` installs keepalived 2.2.7")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version = text.lines().next().unwrap_or("").trim();
+    ensure!(
+        version.starts_with(KEEPALIVED_VERSION),
+        "found `{version}`: the live tests compare vrrpd with {KEEPALIVED_VERSION} \
+         (`cargo xtask setup` installs it)"
+    );
+    Ok(())
+}
+
+/// Fails unless tcpdump is installed.
+pub fn require_tcpdump() -> anyhow::Result<()> {
+    Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .context("tcpdump is not installed: `cargo xtask setup` installs it")?;
+    Ok(())
+}
+
+/// Held while a lab test runs: elections are timed and share two cores badly, so lab tests
+/// run one at a time, also across test binaries (an exclusive `flock` on a file in the
+/// temporary folder; released when the guard drops or the process dies).
+#[derive(Debug)]
+pub struct OneAtATime {
+    _file: File,
+}
+
+/// Waits for the lab lock.
+pub fn one_at_a_time() -> anyhow::Result<OneAtATime> {
+    let path = std::env::temp_dir().join("vrrpd-lab.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(OneAtATime { _file: file })
+}
+
+/// A folder in the temporary folder, removed (with its contents) on drop.
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("vrrpd-lab-{}-{n}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `name` in the folder and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> anyhow::Result<PathBuf> {
+        let path = self.path.join(name);
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Writes an executable shell script `name` that appends its arguments, as one line, to
+    /// `name.log` (read it back with [`Scratch::lines`]).
+    pub fn recorder(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let log = self.path.join(format!("{name}.log"));
+        let path = self.write(
+            name,
+            &format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+        )?;
+        let status = Command::new("chmod").arg("0755").arg(&path).status()?;
+        ensure!(status.success(), "chmod {} failed", path.display());
+        Ok(path)
+    }
+
+    /// The lines of `name` in the folder (none when it does not exist).
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path.join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The shape of a lab: segments (one bridge each), directors on every segment, clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// The /24 of each segment, as its first three octets (`"192.168.200"`). Segment `s` is
+    /// bridge `br<s>` in the switch and `eth<s>` on every director.
+    pub subnets: &'a [&'a str],
+    /// Director `n` (from 0) has host address `5 + n` on every segment.
+    pub directors: usize,
+    /// The segment of each client; client `k` (from 0) is host `100 + k` on its `eth0`.
+    pub clients: &'a [usize],
+}
+
+/// The namespaces of a [`Layout`]: a switch, the directors, the clients. Dropping it deletes
+/// them with every link in them.
+#[derive(Debug)]
+pub struct Topology {
+    // Directors and clients first: dropping their namespaces removes the veth pairs before
+    // the switch goes.
+    directors: Vec<NetNs>,
+    clients: Vec<NetNs>,
+    sw: NetNs,
+}
+
+impl Topology {
+    pub fn new(tag: &str, layout: &Layout<'_>) -> anyhow::Result<Self> {
+        let mut t = Self {
+            directors: Vec::new(),
+            clients: Vec::new(),
+            sw: NetNs::new(&format!("{tag}sw"))?,
+        };
+        for (s, _) in layout.subnets.iter().enumerate() {
+            let br = format!("br{s}");
+            t.sw.ip(&["link", "add", &br, "type", "bridge"])?;
+            t.sw.ip(&["link", "set", &br, "up"])?;
+        }
+        for n in 0..layout.directors {
+            let d = NetNs::new(&format!("{tag}d{}", n + 1))?;
+            for (s, subnet) in layout.subnets.iter().enumerate() {
+                let eth = format!("eth{s}");
+                t.plug(&d, &eth, &format!("d{}e{s}", n + 1), s)?;
+                d.ip(&[
+                    "addr",
+                    "add",
+                    &format!("{subnet}.{}/24", 5 + n),
+                    "dev",
+                    &eth,
+                ])?;
+            }
+            t.directors.push(d);
+        }
+        for (k, &s) in layout.clients.iter().enumerate() {
+            let subnet = layout
+                .subnets
+                .get(s)
+                .with_context(|| format!("client {k} is on segment {s}, which does not exist"))?;
+            let c = NetNs::new(&format!("{tag}c{}", k + 1))?;
+            t.plug(&c, "eth0", &format!("c{}e0", k + 1), s)?;
+            c.ip(&[
+                "addr",
+                "add",
+                &format!("{subnet}.{}/24", 100 + k),
+                "dev",
+                "eth0",
+            ])?;
+            t.clients.push(c);
+        }
+        Ok(t)
+    }
+
+    /// A veth pair: `eth` in `ns` (up), `peer` in the switch, enslaved to `br<segment>` (up).
+    fn plug(&self, ns: &NetNs, eth: &str, peer: &str, segment: usize) -> anyhow::Result<()> {
+        ip(&[
+            "link",
+            "add",
+            eth,
+            "netns",
+            ns.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "netns",
+            self.sw.name(),
+        ])?;
+        self.sw
+            .ip(&["link", "set", peer, "master", &format!("br{segment}"), "up"])?;
+        ns.ip(&["link", "set", eth, "up"])
+    }
+
+    /// The switch namespace (bridge `br<s>` per segment).
+    pub fn switch(&self) -> &NetNs {
+        &self.sw
+    }
+
+    /// Director `n`, from 0.
+    pub fn director(&self, n: usize) -> &NetNs {
+        &self.directors[n]
+    }
+
+    /// Client `k`, from 0.
+    pub fn client(&self, k: usize) -> &NetNs {
+        &self.clients[k]
+    }
+
+    /// Sets `eth` of director `n` up or down.
+    pub fn set_link(&self, n: usize, eth: &str, up: bool) -> anyhow::Result<()> {
+        self.directors[n].ip(&["link", "set", eth, if up { "up" } else { "down" }])
+    }
+
+    /// The IPv4 /32 addresses (VIPs) director `n` holds, on any interface.
+    pub fn vips(&self, n: usize) -> anyhow::Result<BTreeSet<String>> {
+        let out = self.directors[n].exec(&["ip", "-4", "-o", "addr", "show"])?;
+        Ok(out
+            .split_whitespace()
+            .filter_map(|w| w.strip_suffix("/32"))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The MAC address of `eth` on director `n`.
+    pub fn mac(&self, n: usize, eth: &str) -> anyhow::Result<String> {
+        let link = self.directors[n].exec(&["ip", "-o", "link", "show", eth])?;
+        link.split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .map(str::to_owned)
+            .with_context(|| format!("no MAC on {eth}"))
+    }
+
+    /// Waits (at most [`EXPECT_TIMEOUT`]) until director `n` holds exactly `want[n]`, for
+    /// every director; the error shows what each holds and the tails of `logs`.
+    pub fn expect(&self, step: &str, want: &[&[&str]], logs: &[&Daemon]) -> anyhow::Result<()> {
+        self.expect_within(step, want, logs, EXPECT_TIMEOUT)
+            .map(|_| ())
+    }
+
+    /// [`Topology::expect`] with its own bound; returns how long the distribution took.
+    pub fn expect_within(
+        &self,
+        step: &str,
+        want: &[&[&str]],
+        logs: &[&Daemon],
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        ensure!(
+            want.len() == self.directors.len(),
+            "{step}: {} expected VIP sets for {} directors",
+            want.len(),
+            self.directors.len()
+        );
+        let want: Vec<BTreeSet<String>> = want
+            .iter()
+            .map(|v| v.iter().map(|s| (*s).to_owned()).collect())
+            .collect();
+        let start = Instant::now();
+        loop {
+            let got = (0..self.directors.len())
+                .map(|n| self.vips(n))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if got == want {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                let holds: Vec<String> = got
+                    .iter()
+                    .enumerate()
+                    .map(|(n, g)| format!("director {} holds {g:?}", n + 1))
+                    .collect();
+                let expected: Vec<String> = want
+                    .iter()
+                    .enumerate()
+                    .map(|(n, w)| format!("director {} {w:?}", n + 1))
+                    .collect();
+                bail!(
+                    "{step}: {}; expected {} (after {timeout:?})\n{}",
+                    holds.join(", "),
+                    expected.join(", "),
+                    tails(logs)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (at most 10 s) until client `k` pings `vip` and its neighbour entry for it is
+    /// `mac`.
+    pub fn client_reaches(&self, k: usize, vip: &str, mac: &str) -> anyhow::Result<()> {
+        let client = &self.clients[k];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ping = client.exec(&["ping", "-c", "1", "-W", "1", vip]).is_ok();
+            let neigh = client
+                .exec(&["ip", "neigh", "show", vip])
+                .unwrap_or_default();
+            if ping && neigh.contains(mac) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "client {}: ping {vip} ok={ping}, neighbour entry `{}`, expected {mac}",
+                    k + 1,
+                    neigh.trim()
+                );
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The last lines of each daemon's log, for error messages.
+pub fn tails(logs: &[&Daemon]) -> String {
+    logs.iter().map(|d| d.tail()).collect::<Vec<_>>().join("\n")
+}
+
+/// Which daemon runs on a director.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Vrrpd,
+    Keepalived,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Vrrpd => "vrrpd",
+            Self::Keepalived => "keepalived",
+        })
+    }
+}
+
+/// vrrpd or keepalived in a director's namespace, logging to a file (keepalived's console
+/// output goes to the file; this build of keepalived has no `--log-file`); stopped on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+    side: Side,
+    run_dir: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `side` with `config` (relative to the repository root, or absolute); vrrpd
+    /// reads YAML or keepalived.conf, keepalived only the latter.
+    pub fn start(side: Side, ns: &NetNs, config: impl AsRef<Path>) -> anyhow::Result<Self> {
+        match side {
+            Side::Vrrpd => Self::vrrpd(ns, config),
+            Side::Keepalived => Self::keepalived(ns, config),
+        }
+    }
+
+    /// `vrrpd run` with a control socket and pid file of its own.
+    pub fn vrrpd(ns: &NetNs, config: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let bin = vrrpd_bin()?;
+        let config = repo_root().join(config);
+        Self::spawn(ns, Side::Vrrpd, |dir| {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns.name()])
+                .arg(&bin)
+                .args(["run", "--config"])
+                .arg(&config)
+                .arg("--socket")
+                .arg(dir.join("vrrpd.sock"))
+                .arg("--pidfile")
+                .arg(dir.join("vrrpd.pid"));
+            c
+        })
+    }
+
+    /// keepalived's VRRP subsystem in the foreground, detailed logs, no syslog.
+    pub fn keepalived(ns: &NetNs, config: impl AsRef<Path>) -> anyhow::Result<Self> {
+        require_keepalived()?;
+        let config = repo_root().join(config);
+        Self::spawn(ns, Side::Keepalived, |dir| {
+            let mut c = Command::new("ip");
+            c.args([
+                "netns",
+                "exec",
+                ns.name(),
+                "keepalived",
+                "--dont-fork",
+                "--log-console",
+                "--no-syslog",
+                "--log-detail",
+                "--vrrp",
+            ])
+            .arg("--use-file")
+            .arg(&config)
+            .arg("--pid")
+            .arg(dir.join("keepalived.pid"))
+            .arg("--vrrp_pid")
+            .arg(dir.join("vrrp.pid"));
+            c
+        })
+    }
+
+    fn spawn(
+        ns: &NetNs,
+        side: Side,
+        command: impl FnOnce(&Path) -> Command,
+    ) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("vrrpd-lab-{}", ns.name()));
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join(format!("{side}.log"));
+        let file = File::create(&log)?;
+        let child = command(&dir)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {side} in {}", ns.name()))?;
+        Ok(Self {
+            child,
+            log,
+            side,
+            run_dir: dir,
+        })
+    }
+
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The daemon's log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// The whole log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `vrrpd status --json` of this daemon, one object per instance.
+    pub fn status(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        ensure!(
+            self.side == Side::Vrrpd,
+            "`vrrpd status` asked of keepalived"
+        );
+        let out = Command::new(vrrpd_bin()?)
+            .args(["status", "--json", "--socket"])
+            .arg(self.run_dir.join("vrrpd.sock"))
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "vrrpd status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| Ok(serde_json::from_str(l)?))
+            .collect()
+    }
+
+    /// `(name, state)` of each instance, from `vrrpd status`.
+    pub fn states(&self) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(self
+            .status()?
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or("").to_owned(),
+                    s["state"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// The last 25 lines of the log, headed by its path.
+    pub fn tail(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "--- {}:\n{}",
+            self.log.display(),
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        )
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit (keepalived's parent exits non-zero
+    /// when its child stops on a signal: accepted).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            ensure!(
+                status.success() || self.side == Side::Keepalived,
+                "had already exited with {status}\n{}",
+                self.tail()
+            );
+            return Ok(());
+        }
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                ensure!(
+                    status.success() || self.side == Side::Keepalived,
+                    "exited with {status}\n{}",
+                    self.tail()
+                );
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        bail!("did not stop within 10 s\n{}", self.tail())
+    }
+
+    /// Authentication problems the daemon reported.
+    pub fn auth_errors(&self) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|l| match self.side {
+                // keepalived's receive errors (vrrp.c): bad ICV, SPI, replayed sequence,
+                // PASS, auth type.
+                Side::Keepalived => [
+                    "IPSEC-AH : invalid",
+                    "invalid IPSEC SPI",
+                    "already processed",
+                    "invalid passwd",
+                    "auth, expecting",
+                    "Invalid auth type",
+                    "AH header but auth type",
+                ]
+                .iter()
+                .any(|needle| l.contains(needle)),
+                Side::Vrrpd => [
+                    "bad_icv",
+                    "bad_spi",
+                    "replay",
+                    "auth_mismatch",
+                    "bad_password",
+                    "bad_auth_type",
+                    "hmac_budget",
+                ]
+                .iter()
+                .any(|c| l.contains(&format!("{c}="))),
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    /// Also on failure: SIGTERM (keepalived stops its VRRP child), then SIGKILL for both
+    /// processes if they are still there.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if let Ok(pid) = std::fs::read_to_string(self.run_dir.join("vrrp.pid")) {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.trim())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// A frame captured by [`Capture`], with its kernel timestamp.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub at: Duration,
+    pub frame: Vec<u8>,
+}
+
+/// A VRRP advert seen on the wire, decoded with vrrpd's codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenAdvert {
+    /// Capture timestamp (since the epoch).
+    pub at: Duration,
+    pub src: IpAddr,
+    pub vrid: u8,
+    pub priority: u8,
+}
+
+/// tcpdump on an interface of a namespace (usually a bridge of the switch), writing VRRP
+/// and AH packets to a pcap file; killed on drop.
+#[derive(Debug)]
+pub struct Capture {
+    child: Child,
+    pcap: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Capture {
+    /// Starts tcpdump on `iface` in `ns`, writing into `dir`, and waits until it listens.
+    pub fn start(ns: &NetNs, iface: &str, dir: &Path) -> anyhow::Result<Self> {
+        require_tcpdump()?;
+        let pcap = dir.join(format!("{iface}.pcap"));
+        let stderr = dir.join(format!("{iface}.tcpdump.log"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "tcpdump", "-i", iface])
+            // Packet-buffered, full frames, microseconds, no name lookups; stay root so the
+            // file in a root-owned folder stays writable.
+            .args(["-U", "-n", "-s", "0", "-Z", "root"])
+            .args(["--time-stamp-precision=micro", "-w"])
+            .arg(&pcap)
+            .args(["ip proto 112 or ip proto 51"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr)?)
+            .spawn()
+            .context("starting tcpdump")?;
+        let mut capture = Self {
+            child,
+            pcap,
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let said = std::fs::read_to_string(&capture.stderr).unwrap_or_default();
+            if said.contains("listening on") {
+                return Ok(capture);
+            }
+            if let Some(status) = capture.child.try_wait()? {
+                bail!("tcpdump on {iface} exited with {status}: {said}");
+            }
+            if Instant::now() > deadline {
+                bail!("tcpdump on {iface} not listening after 10 s: {said}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops tcpdump (SIGINT: it flushes and exits) and returns the frames it wrote.
+    pub fn finish(mut self) -> anyhow::Result<Vec<Captured>> {
+        Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait()?.is_none() {
+            ensure!(Instant::now() < deadline, "tcpdump did not stop within 5 s");
+            thread::sleep(Duration::from_millis(50));
+        }
+        let file =
+            File::open(&self.pcap).with_context(|| format!("opening {}", self.pcap.display()))?;
+        let mut reader = pcap_file::pcap::PcapReader::new(file)
+            .with_context(|| format!("reading {}", self.pcap.display()))?;
+        let mut frames = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            let packet = packet?;
+            frames.push(Captured {
+                at: packet.timestamp,
+                frame: packet.data.into_owned(),
+            });
+        }
+        Ok(frames)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The VRRP adverts among `frames` (anything else is skipped), in capture order.
+pub fn adverts(frames: &[Captured]) -> Vec<SeenAdvert> {
+    frames
+        .iter()
+        .filter_map(|c| {
+            let frame = vrrpd::wire::frame::decode(&c.frame).ok()?;
+            let advert = frame.advert.advert;
+            Some(SeenAdvert {
+                at: c.at,
+                src: advert.ip.src(),
+                vrid: advert.vrrp.vrid,
+                priority: advert.vrrp.priority,
+            })
+        })
+        .collect()
+}
