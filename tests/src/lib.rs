@@ -215,6 +215,7 @@ pub fn backup_spec<'a>(
         own_address: own,
         state: vrrp_common::maps::KernelState::BACKUP,
         hmac_budget: vrrpd::dataplane::DEFAULT_HMAC_BUDGET,
+        preempt_delay: std::time::Duration::ZERO,
     }
 }
 

@@ -433,6 +433,15 @@ fn policy_table() -> anyhow::Result<()> {
         &[c::Ipv4Ah, c::BadAddressList],
         &[],
     )?;
+    // keepalived checks that each of ours is in the advert: one repeated, one missing.
+    let repeated = v2(D1, 51, 150, &[VIP1, VIP1], AUTH_AH, [0; 8], Some(2));
+    t.row(
+        "one of ours repeated, the other missing",
+        &frame(&repeated, AH_KEY),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::BadAddressList],
+        &[],
+    )?;
     let reordered = v2(D1, 51, 150, &[VIP2, VIP1], AUTH_AH, [0; 8], Some(2));
     t.row(
         "addresses in another order are fine",
@@ -750,5 +759,81 @@ fn master_down_timers() -> anyhow::Result<()> {
     t.dp.set_state(S53, KernelState::MASTER)?;
     t.dp.arm_timer(S53, Duration::from_millis(20))?;
     assert!(wait_event(&mut t, event::MASTER_DOWN, S53, Duration::from_millis(300)).is_none());
+    Ok(())
+}
+
+#[test]
+fn preempt_delay_hold_in_the_kernel() -> anyhow::Result<()> {
+    // keepalived's preempt_delay (vrrp_common::policy): the first lower advert a BACKUP
+    // hears starts the hold; it is not restarted while it lasts or after it ran out; a new
+    // state (a new entry into BACKUP) starts afresh; a master of our priority ends it.
+    let mut t = Table::new()?;
+    let vips = Table::v4(&[VIP1, VIP2]);
+    let ah = t.ah_key.clone();
+    let spec = InstanceSpec {
+        preempt_delay: Duration::from_millis(300),
+        ..t.spec(51, 2, Auth::Ah(&ah), &vips)
+    };
+    t.dp.install(S51, &spec.build())?;
+    let hold = |t: &Table| -> anyhow::Result<(u64, bool)> {
+        let learned = t.dp.runtime(S51)?.learned;
+        let epoch = t.dp.config(S51)?.state_epoch;
+        Ok((learned.hold_until_ns, learned.hold_epoch == epoch))
+    };
+    let low_src = [192, 168, 200, 0];
+    let accepted = [c::Ipv4Ah, c::Valid, c::IcvComputed];
+    // The same master's next adverts are verified by prediction.
+    let predicted = [c::Ipv4Ah, c::Valid, c::IcvPredicted];
+    t.row(
+        "BACKUP with preempt_delay sees a lower priority",
+        &frame(&ah_advert(low_src, 51, 50, 1), AH_KEY),
+        XDP_DROP,
+        &accepted,
+        &[],
+    )?;
+    let (first, current) = hold(&t)?;
+    assert!(
+        first != 0 && current,
+        "the first lower advert starts a hold"
+    );
+    t.row(
+        "the same master during the hold",
+        &frame(&ah_advert(low_src, 51, 50, 2), AH_KEY),
+        XDP_DROP,
+        &predicted,
+        &[],
+    )?;
+    assert_eq!(hold(&t)?.0, first, "a running hold is not restarted");
+    std::thread::sleep(Duration::from_millis(350));
+    t.row(
+        "the same master after the hold",
+        &frame(&ah_advert(low_src, 51, 50, 3), AH_KEY),
+        XDP_DROP,
+        &predicted,
+        &[],
+    )?;
+    assert_eq!(hold(&t)?.0, first, "an expired hold is not restarted");
+    t.dp.set_state(S51, KernelState::BACKUP)?;
+    assert!(!hold(&t)?.1, "a state write ends the hold's epoch");
+    t.row(
+        "a lower master after a new entry into BACKUP",
+        &frame(&ah_advert(low_src, 51, 50, 4), AH_KEY),
+        XDP_DROP,
+        &predicted,
+        &[],
+    )?;
+    let (second, current) = hold(&t)?;
+    assert!(
+        second > first && current,
+        "a new BACKUP period starts a new hold"
+    );
+    t.row(
+        "a master of our priority ends the hold",
+        &frame(&ah_advert(D2, 51, 100, 5), AH_KEY),
+        XDP_DROP,
+        &accepted,
+        &[],
+    )?;
+    assert_eq!(hold(&t)?.0, 0);
     Ok(())
 }

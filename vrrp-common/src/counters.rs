@@ -78,7 +78,7 @@ counters! {
     BadInterval = 17 => "bad_interval",
     /// Dropped: address count differs from the instance's.
     BadAddressCount = 18 => "bad_address_count",
-    /// Dropped: an advertised address is not one of the instance's.
+    /// Dropped: one of the instance's addresses is missing from the advert (keepalived).
     BadAddressList = 19 => "bad_address_list",
     /// Dropped: VRRP checksum wrong.
     BadChecksum = 20 => "bad_checksum",

@@ -209,7 +209,11 @@ pub struct InstanceConfig {
     pub hmac_outer: [u32; 4],
     /// Full HMACs allowed per advert interval for adverts whose ICV was not predicted.
     pub hmac_budget: u32,
-    pub _pad: [u8; 4],
+    /// keepalived's `preempt_delay` in milliseconds (0: none; see `policy`).
+    pub preempt_delay_ms: u32,
+    /// Advanced by the controller with every state it writes: a preempt hold started in an
+    /// earlier epoch is over, so each entry into BACKUP starts afresh.
+    pub state_epoch: u32,
     /// The virtual addresses (IPv4 in the first 4 bytes of each). Entries past
     /// `address_count` repeat the first address: the program compares against every entry
     /// (see `InstanceConfig::fill_addresses`).
@@ -248,6 +252,11 @@ pub struct Learned {
     /// of the last verified AH advert. An advert is verified by prediction only when it
     /// equals this byte for byte, apart from its IP id and AH sequence.
     pub template: [u8; TEMPLATE_LEN],
+    /// End of the running preempt hold (0: none), valid in `hold_epoch` only.
+    pub hold_until_ns: u64,
+    /// The `InstanceConfig::state_epoch` the hold was started in.
+    pub hold_epoch: u32,
+    pub _pad2: [u8; 4],
 }
 
 /// The runtime value as userspace reads it: the kernel's `bpf_timer` is opaque here.
@@ -278,6 +287,9 @@ impl Runtime {
                 template_len: 0,
                 _pad1: [0; 2],
                 template: [0; TEMPLATE_LEN],
+                hold_until_ns: 0,
+                hold_epoch: 0,
+                _pad2: [0; 4],
             },
         }
     }
@@ -355,9 +367,9 @@ pub mod control {
 }
 
 const _: () = assert!(size_of::<InstanceKey>() == 8);
-const _: () = assert!(size_of::<InstanceConfig>() == 336);
-const _: () = assert!(size_of::<Learned>() == 296);
-const _: () = assert!(size_of::<Runtime>() == 312);
+const _: () = assert!(size_of::<InstanceConfig>() == 340);
+const _: () = assert!(size_of::<Learned>() == 312);
+const _: () = assert!(size_of::<Runtime>() == 328);
 const _: () = assert!(size_of::<Event>() == 48);
 const _: () = assert!(size_of::<Control>() == 24);
 const _: () = assert!(size_of::<KernelState>() == 1 && align_of::<KernelState>() == 1);
@@ -390,7 +402,8 @@ impl InstanceConfig {
             hmac_inner: [0; 4],
             hmac_outer: [0; 4],
             hmac_budget: 0,
-            _pad: [0; 4],
+            preempt_delay_ms: 0,
+            state_epoch: 0,
             addresses: [[0; 16]; MAX_ADDRESSES],
         }
     }

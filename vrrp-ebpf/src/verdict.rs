@@ -9,8 +9,9 @@ use vrrp_common::{
     counters::Counter,
     maps::{
         AuthType, Event, InstanceConfig, InstanceKey, KernelState, Learned, MAX_ADDRESSES,
-        TEMPLATE_LEN, event, family, master_down_ns, skew_ns,
+        TEMPLATE_LEN, family,
     },
+    policy,
 };
 
 use crate::{
@@ -82,14 +83,10 @@ pub fn record(outcome: Result<Verdict, Rejected>) -> u32 {
 ///    sequence > the instance's counter), `bad_interval` (VRRPv2), `bad_type`,
 ///    `bad_address_count`, `bad_checksum`, `bad_address_list`; then the AH ICV, last
 ///    because it is the only expensive check: `hmac_budget` (see [`hmac`]), `bad_icv`.
-/// 7. A valid advert is consumed (dropped after use) and, by the instance's state
-///    (RFC 5798 §6.4.2–6.4.3, with keepalived's choices):
-///    - BACKUP: priority 0 → master-down timer := skew time and a PRIORITY_ZERO event;
-///      priority ≥ ours, or `nopreempt` → timer := master-down interval; lower priority
-///      with preemption → nothing (we take over when the timer expires);
-///    - MASTER: priority 0 → PRIORITY_ZERO; higher priority, or equal from a higher
-///      address → HIGHER_PRIORITY; lower → LOWER_PRIORITY at most once per advert
-///      interval, and with AH the counter jumps to its sequence + 1 (keepalived's resync).
+/// 7. A valid advert is consumed (dropped after use) and decided by
+///    `vrrp_common::policy::decide` (RFC 5798 §6.4.2–6.4.3 with keepalived's choices,
+///    `preempt_delay` included; the rules are written there once, and the conformance
+///    scenarios' fake kernel calls the same function).
 /// 8. A master-down timer that expires while the instance is BACKUP: MASTER_DOWN event.
 ///    Nothing else reaches userspace.
 #[inline(always)]
@@ -528,6 +525,10 @@ pub extern "C" fn vrrp_addresses_ok(
     let (at, stride) = (at as usize, words as usize * 4);
     // IPv4 compares one word; the other three are masked to zero on both sides.
     let wide = if words == 4 { u32::MAX } else { 0 };
+    // Bit j: our address j is in the advert. keepalived requires each of its addresses in
+    // the advert (the counts already match), so an advert that repeats one address and
+    // lacks another is refused, and a foreign address only by the one it displaces.
+    let mut seen = 0u32;
     let mut i = 0;
     while i < MAX_ADDRESSES {
         if i as u64 >= n {
@@ -541,11 +542,8 @@ pub extern "C" fn vrrp_addresses_ok(
             buf.be32(base + 8) & wide,
             buf.be32(base + 12) & wide,
         ];
-        // All slots, no early exit: unused ones repeat the first address (see
-        // `InstanceConfig::addresses`), so this is set membership. A data-dependent `break`
-        // here would narrow the count differently on every exit and multiply the states
-        // the verifier must walk.
-        let mut found = 0u32;
+        // All slots, no early exit: a data-dependent `break` here would narrow the count
+        // differently on every exit and multiply the states the verifier must walk.
         let mut j = 0;
         while j < MAX_ADDRESSES {
             let Some(mine) = cfg.addresses.get(j) else {
@@ -563,15 +561,20 @@ pub extern "C" fn vrrp_addresses_ok(
                 | ((a[1] ^ m(1)) & wide)
                 | ((a[2] ^ m(2)) & wide)
                 | ((a[3] ^ m(3)) & wide);
-            found |= u32::from(diff == 0);
+            seen |= u32::from(diff == 0) << j;
             j += 1;
-        }
-        if found == 0 {
-            return 0;
         }
         i += 1;
     }
-    1
+    // Unused slots repeat the first address (`InstanceConfig::fill_addresses`): only the
+    // first `address_count` bits count.
+    let count = u32::from(cfg.address_count).min(MAX_ADDRESSES as u32);
+    let ours = if count >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << count) - 1
+    };
+    i32::from(seen & ours == ours)
 }
 
 /// Compares two addresses of the instance's family as big-endian numbers: `a > b`.
@@ -617,50 +620,50 @@ pub extern "C" fn vrrp_decide(
     if ah != 0 {
         timer::set_sequence(slot, u64::from(advert.sequence));
     }
-    let event = |kind| Event {
-        kind,
-        slot,
-        key: cfg.key,
-        timestamp_ns: now,
-        source: advert.source,
-        sequence: advert.sequence,
-        priority: advert.priority,
-        _pad: [0; 3],
+    let me = policy::Receiver {
+        master: cfg.state == KernelState::MASTER,
+        priority: cfg.priority,
+        version: cfg.version.get(),
+        preempt: cfg.preempt != 0,
+        preempt_delay_ns: u64::from(cfg.preempt_delay_ms) * 1_000_000,
+        interval_cs: cfg.advert_interval_cs,
     };
-    if cfg.state == KernelState::BACKUP {
-        if advert.priority == 0 {
-            timer::arm(
-                slot,
-                rt,
-                skew_ns(cfg.version.get(), cfg.priority, advert.interval_cs),
-            );
-            emit(event(event::PRIORITY_ZERO));
-        } else if advert.priority >= cfg.priority || cfg.preempt == 0 {
-            timer::arm(
-                slot,
-                rt,
-                master_down_ns(cfg.version.get(), cfg.priority, advert.interval_cs),
-            );
-        }
-        return 0;
+    let heard = policy::Advert {
+        priority: advert.priority,
+        interval_cs: advert.interval_cs,
+        higher_address: higher(&advert.source, &cfg.own_address),
+    };
+    // A hold started before the controller last wrote the state is over.
+    let memory = policy::Memory {
+        hold_until_ns: if learned.hold_epoch == cfg.state_epoch {
+            learned.hold_until_ns
+        } else {
+            0
+        },
+        lower_event_ns: learned.lower_event_ns,
+    };
+    let d = policy::decide(&me, &heard, memory, now);
+    learned.hold_until_ns = d.memory.hold_until_ns;
+    learned.hold_epoch = cfg.state_epoch;
+    learned.lower_event_ns = d.memory.lower_event_ns;
+    if d.sync_sequence && ah != 0 {
+        // keepalived: "IPSEC-AH : Syncing seq_num - Increment seq".
+        timer::set_sequence(slot, u64::from(advert.sequence) + 1);
     }
-    // MASTER.
-    if advert.priority == 0 {
-        emit(event(event::PRIORITY_ZERO));
-    } else if advert.priority > cfg.priority
-        || (advert.priority == cfg.priority && higher(&advert.source, &cfg.own_address))
-    {
-        emit(event(event::HIGHER_PRIORITY));
-    } else {
-        if ah != 0 {
-            // keepalived: "IPSEC-AH : Syncing seq_num - Increment seq".
-            timer::set_sequence(slot, u64::from(advert.sequence) + 1);
-        }
-        let interval_ns = u64::from(cfg.advert_interval_cs) * 10_000_000;
-        if now.wrapping_sub(learned.lower_event_ns) >= interval_ns || learned.lower_event_ns == 0 {
-            learned.lower_event_ns = now;
-            emit(event(event::LOWER_PRIORITY));
-        }
+    if let Some(delay) = d.arm_ns {
+        timer::arm(slot, rt, delay);
+    }
+    if d.event != 0 {
+        emit(Event {
+            kind: d.event,
+            slot,
+            key: cfg.key,
+            timestamp_ns: now,
+            source: advert.source,
+            sequence: advert.sequence,
+            priority: advert.priority,
+            _pad: [0; 3],
+        });
     }
     0
 }

@@ -24,7 +24,7 @@ use crate::{
     config::model::{Config, VirtualAddress},
     controller::{Controller, Input},
     dataplane::Dataplane,
-    fsm::{self, Event, SeenAdvert, State},
+    fsm::{self, Event, Heard, SeenAdvert, State},
     netlink::Netlink,
     platform::Platform,
     router::{Handles, VirtualRouter},
@@ -42,6 +42,10 @@ pub struct Live {
 impl Platform for Live {
     fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()> {
         Ok(self.dp.set_state(slot, state.kernel())?)
+    }
+
+    fn set_priority(&mut self, slot: u32, priority: u8) -> anyhow::Result<()> {
+        Ok(self.dp.set_priority(slot, priority)?)
     }
 
     fn arm_master_down(&mut self, slot: u32, after: Duration) -> anyhow::Result<()> {
@@ -324,11 +328,35 @@ impl Daemon {
 
     /// The last valid advert the kernel saw for `slot`, as of kernel time `at_ns`.
     fn seen_advert(&self, slot: u32, at_ns: u64) -> Option<SeenAdvert> {
-        let learned = self.controller.platform().dp.runtime(slot).ok()?.learned;
+        let dp = &self.controller.platform().dp;
+        let learned = dp.runtime(slot).ok()?.learned;
+        let epoch = dp.config(slot).ok()?.state_epoch;
         (learned.last_valid_ns != 0).then(|| SeenAdvert {
             priority: learned.master_priority,
             age: Duration::from_nanos(at_ns.saturating_sub(learned.last_valid_ns)),
+            held: learned.hold_epoch == epoch && at_ns < learned.hold_until_ns,
         })
+    }
+
+    /// The advert a HIGHER/LOWER_PRIORITY event reports, as the core sees it.
+    fn heard(&self, e: &KernelEvent) -> Heard {
+        let own = self
+            .controller
+            .routers()
+            .iter()
+            .find(|r| r.slot == e.slot)
+            .map(|r| r.own);
+        let source = match own {
+            Some(IpAddr::V4(_)) => {
+                let [a, b, c, d, ..] = e.source;
+                IpAddr::from([a, b, c, d])
+            }
+            _ => IpAddr::from(e.source),
+        };
+        Heard {
+            priority: e.priority,
+            own_address: own == Some(source),
+        }
     }
 
     /// A ring-buffer event as the controller's input (unknown kinds are logged).
@@ -337,8 +365,8 @@ impl Daemon {
             event::MASTER_DOWN => Event::MasterDown {
                 last_advert: self.seen_advert(e.slot, e.timestamp_ns),
             },
-            event::HIGHER_PRIORITY => Event::HigherPriority,
-            event::LOWER_PRIORITY => Event::LowerPriority,
+            event::HIGHER_PRIORITY => Event::HigherPriority(self.heard(e)),
+            event::LOWER_PRIORITY => Event::LowerPriority(self.heard(e)),
             event::PRIORITY_ZERO => Event::PriorityZero,
             other => {
                 tracing::warn!(

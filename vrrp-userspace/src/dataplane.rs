@@ -341,6 +341,8 @@ impl Dataplane {
     pub fn set_state(&mut self, slot: u32, state: KernelState) -> Result<(), DataplaneError> {
         let mut config = self.config(slot)?;
         config.state = state;
+        // A new epoch: a preempt hold does not outlive the state it was started in.
+        config.state_epoch = config.state_epoch.wrapping_add(1);
         self.write_config(slot, &config)
     }
 
@@ -634,6 +636,8 @@ pub struct InstanceSpec<'a> {
     pub state: KernelState,
     /// Full HMACs allowed per advert interval for unpredicted adverts (AH only).
     pub hmac_budget: u32,
+    /// keepalived's `preempt_delay` (the kernel holds a lower master's adverts this long).
+    pub preempt_delay: Duration,
 }
 
 /// The default HMAC budget: far above what real peers need (one unpredicted advert when a
@@ -676,6 +680,7 @@ impl InstanceSpec<'_> {
         config.advert_interval_cs = self.interval_cs;
         config.own_address = address_bytes(&self.own_address);
         config.hmac_budget = self.hmac_budget;
+        config.preempt_delay_ms = u32::try_from(self.preempt_delay.as_millis()).unwrap_or(u32::MAX);
         match self.auth {
             Auth::None => config.auth_type = AuthType::NONE,
             Auth::Pass(password) => {

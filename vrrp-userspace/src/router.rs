@@ -155,6 +155,7 @@ impl VirtualRouter {
             own_address: self.own,
             state: State::Init.kernel(),
             hmac_budget: DEFAULT_HMAC_BUDGET,
+            preempt_delay: p.preempt_delay,
         }
         .build()
     }
