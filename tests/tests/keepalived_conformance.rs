@@ -209,6 +209,7 @@ fn shared_interface_flap(tag: &str, sides: [Side; 2]) -> anyhow::Result<Duration
 /// must too, within a liveness bound of 15 s (a past vrrpd left them in FAULT for good).
 #[test]
 fn sync_group_sharing_an_interface_recovers_after_a_flap() -> anyhow::Result<()> {
+    lab::require_keepalived()?;
     let _serial = lab::one_at_a_time()?;
     eprintln!("sync group sharing eth0, eth0 flapped on director 1:");
     let [vrrpd_first, keepalived_first] = both_pairings(shared_interface_flap, ["ksv", "ksk"])?;
@@ -357,13 +358,15 @@ fn skew_takeover(tag: &str, sides: [Side; 2]) -> anyhow::Result<Duration> {
 /// Measured on the wire, for keepalived as the backup and for vrrpd as the backup.
 #[test]
 fn vrrpv2_backup_takes_over_after_skew_time_with_advert_int_3() -> anyhow::Result<()> {
+    lab::require_keepalived()?;
+    lab::require_tcpdump()?;
     let _serial = lab::one_at_a_time()?;
     eprintln!("VRRPv2 advert_int 3, master (150) stops, backup (100) takes over:");
     // Director 2 is the backup: keepalived in the first pairing, vrrpd in the second.
     let [keepalived_gap, vrrpd_gap] = both_pairings(skew_takeover, ["kbv", "kbk"])?;
     eprintln!(
-        "  priority-0 advert to the backup's first advert: keepalived {:.3} s, vrrpd {:.3} s \
-         (skew time {:.3} s)",
+        "  priority-0 advert to the backup's first advert: keepalived {:.4} s, vrrpd {:.4} s \
+         (skew time {:.4} s)",
         keepalived_gap.as_secs_f64(),
         vrrpd_gap.as_secs_f64(),
         EXPECTED_SKEW.as_secs_f64()
@@ -450,6 +453,7 @@ fn stop_notifications(tag: &str, sides: [Side; 2]) -> anyhow::Result<[Calls; 2]>
 /// from BACKUP), over the whole run.
 #[test]
 fn stop_runs_notify_scripts_as_keepalived_does() -> anyhow::Result<()> {
+    lab::require_keepalived()?;
     let _serial = lab::one_at_a_time()?;
     eprintln!("notify / notify_stop, backup stopped then master:");
     let [vrrpd_first, keepalived_first] = both_pairings(stop_notifications, ["knv", "knk"])?;
