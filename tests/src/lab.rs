@@ -561,6 +561,18 @@ impl Daemon {
         bail!("did not stop within 10 s\n{}", self.tail())
     }
 
+    /// Fails, quoting its log, if the daemon reported an authentication problem.
+    pub fn ensure_no_auth_errors(&self) -> anyhow::Result<()> {
+        let errors = self.auth_errors();
+        ensure!(
+            errors.is_empty(),
+            "authentication errors in {}:\n{}",
+            self.log().display(),
+            errors.join("\n")
+        );
+        Ok(())
+    }
+
     /// Authentication problems the daemon reported.
     pub fn auth_errors(&self) -> Vec<String> {
         self.log_text()

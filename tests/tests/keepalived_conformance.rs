@@ -63,13 +63,7 @@ fn stop_all(t: &Topology, daemons: &mut [(usize, Daemon)]) -> anyhow::Result<()>
             .with_context(|| format!("stopping {} on director {}", d.side(), *n + 1))?;
     }
     for (n, d) in daemons.iter() {
-        let errors = d.auth_errors();
-        ensure!(
-            errors.is_empty(),
-            "authentication errors in {}:\n{}",
-            d.log().display(),
-            errors.join("\n")
-        );
+        d.ensure_no_auth_errors()?;
         if d.side() == Side::Vrrpd {
             let left = t.vips(*n)?;
             ensure!(

@@ -111,13 +111,7 @@ fn run(tag: &str, sides: [Side; 2]) -> anyhow::Result<()> {
         d.stop()?;
     }
     for d in &daemons {
-        let errors = d.auth_errors();
-        ensure!(
-            errors.is_empty(),
-            "authentication errors in {}:\n{}",
-            d.log().display(),
-            errors.join("\n")
-        );
+        d.ensure_no_auth_errors()?;
     }
     // Each vrrpd removed its VIPs when it stopped.
     for (n, side) in sides.iter().enumerate() {
