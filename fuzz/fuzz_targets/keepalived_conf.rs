@@ -1,4 +1,4 @@
-//! Arbitrary text into the keepalived.conf reader and the validator; what loads must
+//! Arbitrary bytes into the keepalived.conf reader and the validator; what loads must
 //! convert to YAML and load back to the same model.
 #![no_main]
 use std::path::Path;
@@ -7,11 +7,10 @@ use libfuzzer_sys::fuzz_target;
 use vrrpd::config::{self, Sources, keepalived, validate, yaml};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
     let mut sources = Sources::default();
     let mut diagnostics = Vec::new();
     let path = Path::new("fuzz.conf");
-    if let Some((model, sites)) = keepalived::parse_str(path, text, &mut sources, &mut diagnostics) {
+    if let Some((model, sites)) = keepalived::parse_bytes(path, data, &mut sources, &mut diagnostics) {
         diagnostics.extend(validate::validate(&model, &sites));
         for d in &diagnostics {
             let _ = d.render(&sources);

@@ -28,11 +28,20 @@ pub fn load_reporting(path: &Path, format: Option<Format>) -> anyhow::Result<Loa
     }
 }
 
-/// `vrrpd check`: exit 0 when valid (warnings printed), 1 on errors.
+/// `vrrpd check`: exit 0 when valid (warnings printed), 1 on errors. Like `keepalived -t`,
+/// it also warns about interfaces that do not exist here.
 pub fn check(path: &Path, format: Option<Format>) -> anyhow::Result<()> {
-    let loaded = load_reporting(path, format)?;
+    let mut loaded = load_reporting(path, format)?;
+    let system = config::system_warnings(&loaded);
+    for warning in &system {
+        eprint!("{}", warning.render(&loaded.sources));
+    }
+    loaded.warnings.extend(system);
     let c = &loaded.config;
-    println!(
+    // Not println!: a reader that went away (`| head`) or a full disk is an error to
+    // report (main exits quietly on a broken pipe), not a panic.
+    writeln!(
+        io::stdout(),
         "{}: OK ({} instance{}, {} sync group{}, {} script{}, {} warning{})",
         path.display(),
         c.instances.len(),
@@ -43,8 +52,8 @@ pub fn check(path: &Path, format: Option<Format>) -> anyhow::Result<()> {
         plural(c.scripts.len()),
         loaded.warnings.len(),
         plural(loaded.warnings.len()),
-    );
-    Ok(())
+    )
+    .context("writing to stdout")
 }
 
 /// `vrrpd convert`: the configuration as YAML on stdout.

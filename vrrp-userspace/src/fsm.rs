@@ -140,7 +140,8 @@ impl Params {
                 .unwrap_or(config.global.garp.master_delay)
                 .as_duration(),
             garp_interval: garp.interval.as_duration(),
-            addresses: u32::try_from(inst.virtual_addresses.len()).unwrap_or(u32::MAX),
+            // Gratuitous messages go for the excluded addresses too, as in keepalived.
+            addresses: u32::try_from(inst.all_addresses().count()).unwrap_or(u32::MAX),
         })
     }
 

@@ -39,6 +39,9 @@ pub struct Handles {
 pub struct Vip {
     pub address: VirtualAddress,
     pub ifindex: u32,
+    /// Carried in adverts; `false` for keepalived's excluded addresses, which are only
+    /// added and removed with the others.
+    pub advertised: bool,
 }
 
 /// One configured VRRP instance, running.
@@ -91,19 +94,20 @@ impl VirtualRouter {
             auth: inst
                 .authentication
                 .as_ref()
-                .map(|a| (a.kind, Password::new(a.password.0.as_bytes()))),
+                .map(|a| (a.kind, Password::new(a.password.as_bytes()))),
             vips: inst
-                .virtual_addresses
-                .iter()
+                .all_addresses()
                 .zip(
                     handles
                         .vip_ifindex
                         .iter()
                         .chain(std::iter::repeat(&handles.ifindex)),
                 )
-                .map(|(address, ifindex)| Vip {
+                .enumerate()
+                .map(|(index, (address, ifindex))| Vip {
                     address: address.clone(),
                     ifindex: *ifindex,
+                    advertised: index < inst.virtual_addresses.len(),
                 })
                 .collect(),
             tracked: inst
@@ -116,6 +120,15 @@ impl VirtualRouter {
             ip_id: 0,
             fsm: Instance::new(params),
         })
+    }
+
+    /// The addresses carried in adverts (the excluded ones are not).
+    pub fn advertised(&self) -> Vec<IpAddr> {
+        self.vips
+            .iter()
+            .filter(|v| v.advertised)
+            .map(|v| v.address.address)
+            .collect()
     }
 
     pub fn state(&self) -> State {
@@ -137,7 +150,7 @@ impl VirtualRouter {
 
     /// What the XDP program needs to know of it.
     pub fn kernel_config(&self) -> InstanceConfig {
-        let addresses: Vec<IpAddr> = self.vips.iter().map(|v| v.address.address).collect();
+        let addresses = self.advertised();
         let p = &self.fsm.params;
         InstanceSpec {
             ifindex: self.ifindex,
@@ -188,7 +201,7 @@ impl VirtualRouter {
             version,
             vrid: self.vrid,
             priority,
-            addresses: self.vips.iter().map(|v| v.address.address).collect(),
+            addresses: self.advertised(),
         };
         let (ip, dst_mac, ethertype) = match self.own {
             IpAddr::V4(src) => (

@@ -51,9 +51,10 @@ fn seed_instance(name: &str, interface: &str, vrid: u8, master: bool, vips: &[&s
         // `auth_pass k@l!ve1`: keepalived's comment rule makes the key `k@l`.
         authentication: Some(Authentication {
             kind: AuthKind::Ah,
-            password: Secret("k@l".into()),
+            password: Secret(b"k@l".to_vec()),
         }),
         virtual_addresses: vips.iter().map(|a| vip(a)).collect(),
+        virtual_addresses_excluded: vec![],
         preempt: true,
         preempt_delay: Seconds::default(),
         track_interfaces: vec![],
@@ -293,7 +294,7 @@ fn keywords_includes_and_warnings() {
         format!("{}:4:5", include_d.join("10-vi1.conf").display())
     );
     assert_eq!(
-        warning_at("`use_symlink_paths`"),
+        warning_at("`smtp_connect_timeout`"),
         format!("{}:4:5", path.display())
     );
     // Features read but not acted on yet are named, never dropped silently.

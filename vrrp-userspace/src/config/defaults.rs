@@ -10,12 +10,20 @@
 //! 5. `state MASTER` (after 3): `nopreempt` and `preempt_delay` cleared;
 //! 6. `preempt_delay` with `nopreempt` (after 4 and 5): cleared.
 //!
+//! Before these, as keepalived does first: an instance whose virtual addresses are IPv6 and
+//! which does not write its `version` is VRRPv3 (whatever the global default); and virtual
+//! addresses beyond the 255 an advert can carry move to the excluded ones (held as MASTER,
+//! not advertised), with keepalived's warning.
+//!
 //! Each warning is keepalived's text, prefixed with the instance's name as keepalived
 //! does, and points at the setting it clears.
 use super::{
     diag::{Diagnostic, Item, Sites},
-    model::{AuthKind, InitialState, Instance, Priority, Seconds},
+    model::{AuthKind, InitialState, Instance, Priority, Seconds, Version},
 };
+
+/// The most addresses an advert carries: its count field is one byte (RFC 5798 §5.2.5).
+pub const MAX_ADVERTISED: usize = 255;
 
 /// What a file wrote of the settings keepalived derives from each other (`None`: not
 /// written), before [`complete`] fills them in.
@@ -23,6 +31,7 @@ use super::{
 pub struct Written {
     pub priority: Option<Priority>,
     pub state: Option<InitialState>,
+    pub version: Option<Version>,
 }
 
 /// Sets `instance`'s priority and state from `written`, and clears the preempt settings
@@ -38,6 +47,29 @@ pub fn complete(instance: &mut Instance, written: Written, sites: &Sites) -> Vec
             warning.with_help(help)
         });
     };
+
+    // keepalived's vrrp_complete_instance: the family decides an unwritten version.
+    if written.version.is_none()
+        && instance
+            .virtual_addresses
+            .first()
+            .is_some_and(|v| v.address.is_ipv6())
+    {
+        instance.version = Version::V3;
+    }
+    let count = instance.virtual_addresses.len();
+    if count > MAX_ADVERTISED {
+        warn(
+            "virtual_addresses",
+            format!(
+                "({name}) Number of VIPs ({count}) exceeds maximum/space available in packet (max {MAX_ADVERTISED} addresses) - excess moved to eVIPs"
+            ),
+            "they are added and removed with the others, but not advertised",
+        );
+        let excess = instance.virtual_addresses.split_off(MAX_ADVERTISED);
+        // After the written excluded ones, as keepalived appends them.
+        instance.virtual_addresses_excluded.extend(excess);
+    }
 
     instance.priority = written.priority.unwrap_or(match written.state {
         Some(InitialState::Master) => Priority::OWNER,

@@ -112,19 +112,54 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The text of every file read, to quote lines in diagnostics.
+/// The lines of every file read, to quote them in diagnostics (looked up in constant time,
+/// so rendering many diagnostics stays linear). Secrets are masked before they are stored.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    files: HashMap<PathBuf, String>,
+    files: HashMap<PathBuf, Vec<String>>,
 }
 
 impl Sources {
     pub fn add(&mut self, path: &Path, text: &str) {
-        self.files.insert(path.to_path_buf(), text.to_owned());
+        self.files.insert(
+            path.to_path_buf(),
+            text.lines().map(str::to_owned).collect(),
+        );
+    }
+
+    /// Adds a file read as bytes (bytes that are not UTF-8 are shown as U+FFFD).
+    pub fn add_bytes(&mut self, path: &Path, bytes: &[u8]) {
+        self.add(path, &String::from_utf8_lossy(bytes));
     }
 
     pub fn line(&self, path: &Path, line: usize) -> Option<&str> {
-        self.files.get(path)?.lines().nth(line.checked_sub(1)?)
+        self.files
+            .get(path)?
+            .get(line.checked_sub(1)?)
+            .map(String::as_str)
+    }
+
+    /// Replaces the characters under `span` with `*` (a secret is never quoted).
+    pub fn mask(&mut self, span: &Span) {
+        let Some(text) = self
+            .files
+            .get_mut(&span.file)
+            .and_then(|lines| lines.get_mut(span.line.checked_sub(1)?))
+        else {
+            return;
+        };
+        let start = span.column.saturating_sub(1);
+        *text = text
+            .chars()
+            .enumerate()
+            .map(|(at, c)| {
+                if (start..start + span.len).contains(&at) {
+                    '*'
+                } else {
+                    c
+                }
+            })
+            .collect();
     }
 }
 
@@ -141,6 +176,8 @@ pub enum Item {
 #[derive(Debug, Clone, Default)]
 pub struct Sites {
     map: HashMap<(Item, String, String), Span>,
+    /// Values as written (`advert_int 0.001`), for messages that quote them.
+    values: HashMap<(Item, String, String), String>,
 }
 
 impl Sites {
@@ -148,6 +185,20 @@ impl Sites {
         self.map
             .entry((item, name.to_owned(), field.to_owned()))
             .or_insert(span);
+    }
+
+    /// Records the value of a field as written (a later writing replaces it, as it
+    /// replaces the value).
+    pub fn insert_value(&mut self, item: Item, name: &str, field: &str, text: &str) {
+        self.values
+            .insert((item, name.to_owned(), field.to_owned()), text.to_owned());
+    }
+
+    /// The value of a field as written, if known.
+    pub fn value(&self, item: Item, name: &str, field: &str) -> Option<&str> {
+        self.values
+            .get(&(item, name.to_owned(), field.to_owned()))
+            .map(String::as_str)
     }
 
     /// The field's position, else the item's.

@@ -1,7 +1,10 @@
 //! The keepalived.conf reader: tokens (see `lexer`) → blocks → the model.
 //!
-//! Every keyword a failover configuration relies on is read. A keyword vrrpd does not
-//! support yet is a warning naming it and its line, never silently dropped.
+//! Every keyword a failover configuration relies on is read. A keepalived keyword vrrpd does
+//! not act on is a warning naming it and its line, never silently dropped; a keyword
+//! keepalived 2.2.7 does not know either (a typo such as `priorty`) is an error, as
+//! `keepalived -t` reports it. Blocks nest at most [`MAX_DEPTH`] deep, so a hostile file
+//! cannot exhaust the stack, and reading is linear in the file's size.
 use std::{net::IpAddr, path::Path, str::FromStr};
 
 use super::{
@@ -13,6 +16,10 @@ use super::{
         Seconds, Secret, SyncGroup, Track, Version, VirtualAddress, Vrid,
     },
 };
+
+/// Blocks nested deeper than this are an error. keepalived's deepest real nesting is four
+/// (`virtual_server { real_server { HTTP_GET { url { } } } }`).
+pub const MAX_DEPTH: usize = 32;
 
 /// One statement: a keyword, its arguments, and its block if it has one.
 #[derive(Debug, Clone)]
@@ -41,6 +48,16 @@ pub fn parse_str(
     sources: &mut Sources,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Config, Sites)> {
+    parse_bytes(path, text.as_bytes(), sources, diagnostics)
+}
+
+/// Like [`parse_str`], for bytes (keepalived.conf need not be UTF-8).
+pub fn parse_bytes(
+    path: &Path,
+    text: &[u8],
+    sources: &mut Sources,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Config, Sites)> {
     let tokens = lexer::lex_str(path, text, sources, diagnostics);
     from_tokens(tokens, diagnostics)
 }
@@ -57,7 +74,7 @@ fn from_tokens(
         }
     };
     let mut at = 0;
-    let nodes = match statements(&tokens, &mut at, None) {
+    let nodes = match statements(&tokens, &mut at, None, 0) {
         Ok(nodes) => nodes,
         Err(error) => {
             diagnostics.push(error);
@@ -75,11 +92,13 @@ fn from_tokens(
     Some((config, sites))
 }
 
-/// Reads statements until the end, or until the `}` closing the block opened at `open`.
+/// Reads statements until the end, or until the `}` closing the block opened at `open`,
+/// `depth` blocks deep.
 fn statements(
     tokens: &[Token],
     at: &mut usize,
     open: Option<&Token>,
+    depth: usize,
 ) -> Result<Vec<Node>, Diagnostic> {
     let mut nodes = Vec::new();
     while let Some(token) = tokens.get(*at) {
@@ -115,7 +134,14 @@ fn statements(
                         }
                         Kind::Open => {
                             *at += 1;
-                            node.block = Some(statements(tokens, at, Some(next))?);
+                            if depth >= MAX_DEPTH {
+                                return Err(Diagnostic::error(
+                                    format!("blocks nested more than {MAX_DEPTH} deep"),
+                                    Some(next.span.clone()),
+                                )
+                                .with_help("keepalived configurations nest a few blocks deep: is a `}` missing?"));
+                            }
+                            node.block = Some(statements(tokens, at, Some(next), depth + 1)?);
                             break;
                         }
                         Kind::EndOfLine => {
@@ -168,14 +194,46 @@ impl Reader<'_> {
             .push(Diagnostic::error(message, Some(token.span.clone())));
     }
 
-    fn unsupported(&mut self, node: &Node, context: &str) {
-        self.diagnostics.push(Diagnostic::warning(
-            format!(
-                "keyword `{}` in {context} is not supported by vrrpd yet; ignored",
-                node.keyword.text
-            ),
-            Some(node.keyword.span.clone()),
-        ));
+    /// A keyword this reader does not act on, in `block`: a warning when keepalived knows
+    /// it there, else an error (keepalived's "Unknown keyword"), with the nearest keyword.
+    fn unsupported(&mut self, node: &Node, block: Block, context: &str) {
+        let keyword = node.keyword.text.as_str();
+        let span = Some(node.keyword.span.clone());
+        if block.keepalived().contains(&keyword) {
+            self.diagnostics.push(Diagnostic::warning(
+                format!("keyword `{keyword}` in {context} is not supported by vrrpd yet; ignored"),
+                span,
+            ));
+            return;
+        }
+        let mut error =
+            Diagnostic::error(format!("unknown keyword `{keyword}` in {context}"), span);
+        if let Some(near) = nearest(keyword, block) {
+            error = error.with_help(format!("did you mean `{near}`?"));
+        }
+        self.diagnostics.push(error);
+    }
+
+    /// The word `token` as text, or an error pointing at it.
+    fn text(&mut self, token: &Token, what: &str) -> Option<String> {
+        match token.utf8() {
+            Some(text) => Some(text.to_owned()),
+            None => {
+                self.error(
+                    token,
+                    format!("this {what} has bytes that are not UTF-8 text"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Records the value of `node` as written, for messages that quote it.
+    fn written(&mut self, item: Item, name: &str, field: &str, node: &Node) {
+        if !node.args.is_empty() {
+            let text: Vec<&str> = node.args.iter().map(|t| t.text.as_str()).collect();
+            self.sites.insert_value(item, name, field, &text.join(" "));
+        }
     }
 
     /// The single argument of `node`, or an error.
@@ -219,13 +277,11 @@ impl Reader<'_> {
     /// A command: all arguments joined (keepalived takes the rest of the line).
     fn command(&mut self, node: &Node) -> Option<String> {
         self.arg(node)?;
-        Some(
-            node.args
-                .iter()
-                .map(|t| t.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+        let mut words = Vec::new();
+        for t in &node.args {
+            words.push(self.text(t, "command")?);
+        }
+        Some(words.join(" "))
     }
 
     fn block<'n>(&mut self, node: &'n Node) -> &'n [Node] {
@@ -242,7 +298,8 @@ impl Reader<'_> {
     }
 
     fn name(&mut self, node: &Node) -> Option<String> {
-        self.arg(node).map(|t| t.text.clone())
+        let token = self.arg(node)?.clone();
+        self.text(&token, "name")
     }
 
     fn top(&mut self, nodes: &[Node]) {
@@ -256,7 +313,7 @@ impl Reader<'_> {
                 "vrrp_instance" => self.instance(node),
                 "vrrp_sync_group" => self.sync_group(node),
                 "vrrp_script" => self.script(node),
-                _ => self.unsupported(node, "the top level"),
+                _ => self.unsupported(node, Block::Top, "the top level"),
             }
         }
     }
@@ -306,7 +363,7 @@ impl Reader<'_> {
                         self.config.global.garp.interval = v;
                     }
                 }
-                _ => self.unsupported(n, "global_defs"),
+                _ => self.unsupported(n, Block::Global, "global_defs"),
             }
         }
     }
@@ -368,7 +425,9 @@ impl Reader<'_> {
         let Some(name_token) = self.arg(node).cloned() else {
             return;
         };
-        let name = name_token.text.clone();
+        let Some(name) = self.text(&name_token, "name") else {
+            return;
+        };
         self.site(Item::Instance, &name, "", &name_token);
         self.site(Item::Instance, &name, "name", &name_token);
         let mut interface = None;
@@ -385,6 +444,7 @@ impl Reader<'_> {
             advert_interval: Seconds::from_secs(1),
             authentication: None,
             virtual_addresses: Vec::new(),
+            virtual_addresses_excluded: Vec::new(),
             preempt: true,
             preempt_delay: Seconds::default(),
             track_interfaces: Vec::new(),
@@ -401,6 +461,7 @@ impl Reader<'_> {
                 "virtual_router_id" => "vrid",
                 "advert_int" => "advert_interval",
                 "virtual_ipaddress" => "virtual_addresses",
+                "virtual_ipaddress_excluded" => "virtual_addresses_excluded",
                 "track_interface" => "track_interfaces",
                 "track_script" => "track_scripts",
                 "unicast_peer" => "unicast_peers",
@@ -409,6 +470,7 @@ impl Reader<'_> {
                 other => other,
             };
             self.site(Item::Instance, &name, field, &n.keyword);
+            self.written(Item::Instance, &name, field, n);
             if self.notify(&mut instance.notify, n) {
                 continue;
             }
@@ -455,6 +517,7 @@ impl Reader<'_> {
                 "version" => {
                     if let Some(v) = self.version(n) {
                         instance.version = v;
+                        written.version = Some(v);
                     }
                 }
                 "authentication" => instance.authentication = self.authentication(n),
@@ -462,6 +525,13 @@ impl Reader<'_> {
                     for a in self.block(n) {
                         if let Some(v) = self.virtual_address(a) {
                             instance.virtual_addresses.push(v);
+                        }
+                    }
+                }
+                "virtual_ipaddress_excluded" => {
+                    for a in self.block(n) {
+                        if let Some(v) = self.virtual_address(a) {
+                            instance.virtual_addresses_excluded.push(v);
                         }
                     }
                 }
@@ -479,8 +549,7 @@ impl Reader<'_> {
                 | "garp_master_refresh"
                 | "garp_master_refresh_repeat"
                 | "garp_lower_prio_delay"
-                | "garp_lower_prio_repeat"
-                | "garp_interval" => {
+                | "garp_lower_prio_repeat" => {
                     let mut g2 = garp.unwrap_or(self.config.global.garp);
                     match keyword {
                         "garp_master_delay" => {
@@ -501,11 +570,10 @@ impl Reader<'_> {
                         "garp_lower_prio_delay" => {
                             g2.lower_prio_delay = self.seconds(n).or(g2.lower_prio_delay)
                         }
-                        "garp_lower_prio_repeat" => {
+                        _ => {
                             g2.lower_prio_repeat =
                                 self.number(n, "repeat count").or(g2.lower_prio_repeat)
                         }
-                        _ => g2.interval = self.seconds(n).unwrap_or(g2.interval),
                     }
                     garp = Some(g2);
                 }
@@ -518,7 +586,7 @@ impl Reader<'_> {
                         }
                     }
                 }
-                _ => self.unsupported(n, &format!("vrrp_instance {name}")),
+                _ => self.unsupported(n, Block::Instance, &format!("vrrp_instance {name}")),
             }
         }
         instance.garp = garp;
@@ -551,8 +619,9 @@ impl Reader<'_> {
                         _ => Err(format!("auth_type `{t}` is not AH or PASS")),
                     })
                 }
-                "auth_pass" => password = self.name(n),
-                _ => self.unsupported(n, "authentication"),
+                // Bytes, as keepalived takes them; never quoted in a message.
+                "auth_pass" => password = self.arg(n).map(|t| t.bytes.clone()),
+                _ => self.unsupported(n, Block::Authentication, "authentication"),
             }
         }
         match (kind, password) {
@@ -592,8 +661,8 @@ impl Reader<'_> {
         while let Some(option) = args.next() {
             let value = args.next();
             match (option.text.as_str(), value) {
-                ("dev", Some(d)) => v.dev = Some(d.text.clone()),
-                ("label", Some(l)) => v.label = Some(l.text.clone()),
+                ("dev", Some(d)) => v.dev = self.text(d, "interface name"),
+                ("label", Some(l)) => v.label = self.text(l, "label"),
                 ("brd" | "scope" | "broadcast", Some(_)) => {
                     self.diagnostics.push(Diagnostic::warning(
                         format!(
@@ -616,7 +685,9 @@ impl Reader<'_> {
         let Some(name_token) = self.arg(node).cloned() else {
             return;
         };
-        let name = name_token.text.clone();
+        let Some(name) = self.text(&name_token, "name") else {
+            return;
+        };
         self.site(Item::SyncGroup, &name, "", &name_token);
         self.site(Item::SyncGroup, &name, "name", &name_token);
         let mut group = SyncGroup {
@@ -657,7 +728,7 @@ impl Reader<'_> {
                     self.site(Item::SyncGroup, &name, "track_scripts", &n.keyword);
                     group.track_scripts = self.tracks(n);
                 }
-                _ => self.unsupported(n, &format!("vrrp_sync_group {name}")),
+                _ => self.unsupported(n, Block::SyncGroup, &format!("vrrp_sync_group {name}")),
             }
         }
         self.config.sync_groups.push(group);
@@ -667,7 +738,9 @@ impl Reader<'_> {
         let Some(name_token) = self.arg(node).cloned() else {
             return;
         };
-        let name = name_token.text.clone();
+        let Some(name) = self.text(&name_token, "name") else {
+            return;
+        };
         self.site(Item::Script, &name, "", &name_token);
         self.site(Item::Script, &name, "name", &name_token);
         let mut script = Script {
@@ -682,6 +755,7 @@ impl Reader<'_> {
         };
         for n in self.block(node) {
             self.site(Item::Script, &name, &n.keyword.text, &n.keyword);
+            self.written(Item::Script, &name, &n.keyword.text, n);
             match n.keyword.text.as_str() {
                 "script" => script.command = self.command(n).unwrap_or_default(),
                 "interval" => script.interval = self.seconds(n).unwrap_or(script.interval),
@@ -690,7 +764,7 @@ impl Reader<'_> {
                 "fall" => script.fall = self.number(n, "count").unwrap_or(1),
                 "weight" => script.weight = self.number(n, "weight").unwrap_or(0),
                 "user" => script.user = self.command(n),
-                _ => self.unsupported(n, &format!("vrrp_script {name}")),
+                _ => self.unsupported(n, Block::Script, &format!("vrrp_script {name}")),
             }
         }
         if script.command.is_empty() {
@@ -706,4 +780,319 @@ impl Reader<'_> {
 fn parse_ip(text: &str) -> Result<IpAddr, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"))
+}
+
+/// A kind of block, for the keywords keepalived accepts in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Top,
+    Global,
+    Instance,
+    SyncGroup,
+    Script,
+    Authentication,
+}
+
+impl Block {
+    /// Every keyword keepalived 2.2.7 accepts in this block (found by asking
+    /// `keepalived -t` about each word of its binary and its manual page), including those
+    /// this reader acts on.
+    fn keepalived(self) -> &'static [&'static str] {
+        match self {
+            Self::Top => keywords::TOP,
+            Self::Global => keywords::GLOBAL,
+            Self::Instance => keywords::INSTANCE,
+            Self::SyncGroup => keywords::SYNC_GROUP,
+            Self::Script => keywords::SCRIPT,
+            Self::Authentication => keywords::AUTHENTICATION,
+        }
+    }
+}
+
+/// The keyword of `block` nearest to an unknown `word`, when it is near enough to be a typo
+/// (edit distance at most 2, or a third of the word).
+fn nearest(word: &str, block: Block) -> Option<&'static str> {
+    if word.len() > 64 {
+        // No keyword is that long; and the comparison would cost as much as the word.
+        return None;
+    }
+    let limit = (word.chars().count() / 3).max(2);
+    block
+        .keepalived()
+        .iter()
+        .map(|k| (distance(word, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (both words are short keywords).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// keepalived 2.2.7's keywords, per block.
+mod keywords {
+    pub const TOP: &[&str] = &[
+        "bfd_instance",
+        "child_wait_time",
+        "garp_group",
+        "global_defs",
+        "instance",
+        "interface_up_down_delays",
+        "linkbeat_interfaces",
+        "linkbeat_use_polling",
+        "namespace_with_ipsets",
+        "net_namespace",
+        "net_namespace_ipvs",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "track_file",
+        "track_group",
+        "use_pid_dir",
+        "virtual_server",
+        "virtual_server_group",
+        "vrrp_instance",
+        "vrrp_script",
+        "vrrp_sync_group",
+        "vrrp_track_file",
+        "vrrp_track_process",
+    ];
+
+    pub const GLOBAL: &[&str] = &[
+        "bfd_cpu_affinity",
+        "bfd_no_swap",
+        "bfd_priority",
+        "bfd_process_name",
+        "bfd_rlimit_rtime",
+        "bfd_rlimit_rttime",
+        "bfd_rt_priority",
+        "checker_cpu_affinity",
+        "checker_log_all_failures",
+        "checker_no_swap",
+        "checker_priority",
+        "checker_process_name",
+        "checker_rlimit_rtime",
+        "checker_rlimit_rttime",
+        "checker_rt_priority",
+        "config_save_dir",
+        "data_use_instance",
+        "dbus_service_name",
+        "default_interface",
+        "disable_local_igmp",
+        "dynamic_interfaces",
+        "enable_dbus",
+        "enable_script_security",
+        "enable_snmp_checker",
+        "enable_snmp_keepalived",
+        "enable_snmp_rfc",
+        "enable_snmp_rfcv2",
+        "enable_snmp_rfcv3",
+        "enable_snmp_vrrp",
+        "enable_traps",
+        "fifo_write_vrrp_states_on_reload",
+        "include_check",
+        "log_unknown_vrids",
+        "lvs_flush",
+        "lvs_flush_on_stop",
+        "lvs_flush_onstop",
+        "lvs_netlink_cmd_rcv_bufs",
+        "lvs_netlink_cmd_rcv_bufs_force",
+        "lvs_netlink_monitor_rcv_bufs",
+        "lvs_netlink_monitor_rcv_bufs_force",
+        "lvs_notify_fifo",
+        "lvs_notify_fifo_script",
+        "lvs_process_name",
+        "lvs_sync_daemon",
+        "lvs_timeouts",
+        "max_auto_priority",
+        "min_auto_priority_delay",
+        "nftables",
+        "nftables_counters",
+        "nftables_ifindex",
+        "nftables_ipvs",
+        "nftables_ipvs_priority",
+        "nftables_ipvs_start_fwmark",
+        "nftables_priority",
+        "no_checker_emails",
+        "no_email_faults",
+        "notification_email",
+        "notification_email_from",
+        "notify_fifo",
+        "notify_fifo_script",
+        "process_monitor_rcv_bufs",
+        "process_monitor_rcv_bufs_force",
+        "process_name",
+        "process_names",
+        "random_seed",
+        "reload_check_config",
+        "reload_file",
+        "reload_repeat",
+        "reload_time_file",
+        "router_id",
+        "rs_init_notifies",
+        "script_user",
+        "shutdown_script",
+        "shutdown_script_timeout",
+        "smtp_alert",
+        "smtp_alert_checker",
+        "smtp_alert_vrrp",
+        "smtp_connect_timeout",
+        "smtp_helo_name",
+        "smtp_server",
+        "snmp_socket",
+        "startup_script",
+        "startup_script_timeout",
+        "tmp_config_directory",
+        "umask",
+        "vmac_addr_prefix",
+        "vmac_prefix",
+        "vrrp_check_unicast_src",
+        "vrrp_cpu_affinity",
+        "vrrp_down_timer_adverts",
+        "vrrp_garp_extra_if",
+        "vrrp_garp_interval",
+        "vrrp_garp_lower_prio_delay",
+        "vrrp_garp_lower_prio_repeat",
+        "vrrp_garp_master_delay",
+        "vrrp_garp_master_refresh",
+        "vrrp_garp_master_refresh_repeat",
+        "vrrp_garp_master_repeat",
+        "vrrp_gna_interval",
+        "vrrp_higher_prio_send_advert",
+        "vrrp_iptables",
+        "vrrp_lower_prio_no_advert",
+        "vrrp_mcast_group4",
+        "vrrp_mcast_group6",
+        "vrrp_min_garp",
+        "vrrp_netlink_cmd_rcv_bufs",
+        "vrrp_netlink_cmd_rcv_bufs_force",
+        "vrrp_netlink_monitor_rcv_bufs",
+        "vrrp_netlink_monitor_rcv_bufs_force",
+        "vrrp_no_swap",
+        "vrrp_notify_fifo",
+        "vrrp_notify_fifo_script",
+        "vrrp_notify_priority_changes",
+        "vrrp_priority",
+        "vrrp_process_name",
+        "vrrp_rlimit_rtime",
+        "vrrp_rlimit_rttime",
+        "vrrp_rt_priority",
+        "vrrp_rx_bufs_multiplier",
+        "vrrp_rx_bufs_policy",
+        "vrrp_skip_check_adv_addr",
+        "vrrp_startup_delay",
+        "vrrp_strict",
+        "vrrp_version",
+        "vrrp_vmac_garp_intvl",
+    ];
+
+    pub const INSTANCE: &[&str] = &[
+        "accept",
+        "advert_int",
+        "authentication",
+        "check_unicast_src",
+        "debug",
+        "dont_track_primary",
+        "down_timer_adverts",
+        "garp_extra_if",
+        "garp_lower_prio_delay",
+        "garp_lower_prio_repeat",
+        "garp_master_delay",
+        "garp_master_refresh",
+        "garp_master_refresh_repeat",
+        "garp_master_repeat",
+        "higher_prio_send_advert",
+        "interface",
+        "kernel_rx_buf_size",
+        "linkbeat_use_polling",
+        "lower_prio_no_advert",
+        "lvs_sync_daemon_interface",
+        "mcast_dst_ip",
+        "mcast_src_ip",
+        "native_ipv6",
+        "no_accept",
+        "nopreempt",
+        "notify",
+        "notify_backup",
+        "notify_deleted",
+        "notify_fault",
+        "notify_master",
+        "notify_master_rx_lower_pri",
+        "notify_priority_changes",
+        "notify_stop",
+        "old_unicast_checksum",
+        "preempt",
+        "preempt_delay",
+        "priority",
+        "promote_secondaries",
+        "skip_check_adv_addr",
+        "smtp_alert",
+        "state",
+        "strict_mode",
+        "track_bfd",
+        "track_file",
+        "track_interface",
+        "track_process",
+        "track_script",
+        "track_src_ip",
+        "unicast_fault_no_peer",
+        "unicast_peer",
+        "unicast_src_ip",
+        "unicast_ttl",
+        "use_ipvlan",
+        "use_vmac",
+        "use_vmac_addr",
+        "version",
+        "virtual_ipaddress",
+        "virtual_ipaddress_excluded",
+        "virtual_router_id",
+        "virtual_routes",
+        "virtual_rules",
+        "vmac_xmit_base",
+        "vrf",
+    ];
+
+    pub const SYNC_GROUP: &[&str] = &[
+        "global_tracking",
+        "group",
+        "notify",
+        "notify_backup",
+        "notify_fault",
+        "notify_master",
+        "notify_priority_changes",
+        "notify_stop",
+        "smtp_alert",
+        "sync_group_tracking_weight",
+        "track_bfd",
+        "track_file",
+        "track_interface",
+        "track_process",
+        "track_script",
+    ];
+
+    pub const SCRIPT: &[&str] = &[
+        "fall",
+        "init_fail",
+        "interval",
+        "rise",
+        "script",
+        "timeout",
+        "user",
+        "weight",
+    ];
+
+    pub const AUTHENTICATION: &[&str] = &["auth_pass", "auth_type"];
 }

@@ -1,7 +1,16 @@
 //! keepalived.conf tokens: words, `{`, `}` and line ends, with keepalived's rules:
 //! `!` and `#` start a comment anywhere outside double quotes (so `auth_pass k@l!ve1` is
-//! the key `k@l`), a backslash escapes the next character, double quotes group words, and
+//! the key `k@l`), a backslash escapes the next character, double quotes group words (a
+//! quote left open at the end of the line is an error, as in keepalived), and
 //! `include GLOB` splices in the matching files (relative to the including file's folder).
+//!
+//! The file is read as bytes, like keepalived reads it: a Latin-1 byte in a comment or a
+//! password is fine. Each word keeps its bytes; the reader asks for text only where a value
+//! must be text, and points at the word when it is not. Lexing is one pass over the bytes
+//! (columns are counted as it goes), so its time is linear in the file's size.
+//!
+//! Words after `auth_pass` are secrets: their characters are masked in the copy of the line
+//! kept for quoting in diagnostics.
 use std::path::{Path, PathBuf};
 
 use super::diag::{Diagnostic, Sources, Span};
@@ -17,11 +26,28 @@ pub enum Kind {
     EndOfLine,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Token {
     pub kind: Kind,
+    /// The word as text (bytes that are not UTF-8 shown as U+FFFD).
     pub text: String,
+    /// The word's bytes as keepalived reads them (quotes and escapes resolved).
+    pub bytes: Vec<u8>,
     pub span: Span,
+}
+
+/// Words can be secrets: `Debug` shows the position only.
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}@{}:{}", self.kind, self.span.line, self.span.column)
+    }
+}
+
+impl Token {
+    /// The word as text, or `None` when its bytes are not UTF-8.
+    pub fn utf8(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes).ok()
+    }
 }
 
 /// Reads `path` and everything it includes into one token stream.
@@ -43,41 +69,49 @@ fn lex_into(
     diagnostics: &mut Vec<Diagnostic>,
     out: &mut Vec<Token>,
 ) -> Result<(), Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         Diagnostic::error(
             format!("cannot read {}: {e}", path.display()),
             included_at.cloned(),
         )
     })?;
-    lex_text(path, &text, depth, sources, diagnostics, out)
+    lex_bytes(path, &bytes, depth, sources, diagnostics, out)
 }
 
 /// Lexes `text` as if read from `path` (includes resolve relative to its folder).
 pub fn lex_str(
     path: &Path,
-    text: &str,
+    text: &[u8],
     sources: &mut Sources,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Vec<Token>, Diagnostic> {
     let mut out = Vec::new();
-    lex_text(path, text, 0, sources, diagnostics, &mut out)?;
+    lex_bytes(path, text, 0, sources, diagnostics, &mut out)?;
     Ok(out)
 }
 
-fn lex_text(
+fn lex_bytes(
     path: &Path,
-    text: &str,
+    text: &[u8],
     depth: usize,
     sources: &mut Sources,
     diagnostics: &mut Vec<Diagnostic>,
     out: &mut Vec<Token>,
 ) -> Result<(), Diagnostic> {
-    sources.add(path, text);
-    for (index, line) in text.lines().enumerate() {
-        let words = lex_line(path, index + 1, line);
+    sources.add_bytes(path, text);
+    let mut lines = text.split(|&b| b == b'\n').peekable();
+    let mut index = 0;
+    while let Some(raw) = lines.next() {
+        index += 1;
+        if raw.is_empty() && lines.peek().is_none() {
+            break;
+        }
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let (words, end_column) = lex_line(path, index, line)?;
+        mask_secrets(&words, sources);
         if words
             .first()
-            .is_some_and(|t| t.kind == Kind::Word && t.text == "include")
+            .is_some_and(|t| t.kind == Kind::Word && t.bytes == b"include")
         {
             let Some(pattern) = words.get(1) else {
                 return Err(Diagnostic::error(
@@ -111,16 +145,29 @@ fn lex_text(
             out.push(Token {
                 kind: Kind::EndOfLine,
                 text: String::new(),
+                bytes: Vec::new(),
                 span: Span {
                     file: path.to_path_buf(),
-                    line: index + 1,
-                    column: line.len() + 1,
+                    line: index,
+                    column: end_column,
                     len: 1,
                 },
             });
         }
     }
     Ok(())
+}
+
+/// Masks the words after each `auth_pass` (up to the line's end or a brace) in `sources`.
+fn mask_secrets(words: &[Token], sources: &mut Sources) {
+    let mut secret = false;
+    for token in words {
+        match token.kind {
+            Kind::Word if secret => sources.mask(&token.span),
+            Kind::Word => secret = token.bytes == b"auth_pass",
+            _ => secret = false,
+        }
+    }
 }
 
 /// The files an `include` pattern names, sorted; relative patterns start at `from`'s folder.
@@ -133,15 +180,21 @@ fn expand(
         // Fuzzed input must not walk the file system.
         return Ok(Vec::new());
     }
+    let Some(text) = pattern.utf8() else {
+        return Err(Diagnostic::error(
+            "this include pattern is not UTF-8 text",
+            Some(pattern.span.clone()),
+        ));
+    };
     let base = from.parent().unwrap_or(Path::new("."));
-    let full = if Path::new(&pattern.text).is_absolute() {
-        PathBuf::from(&pattern.text)
+    let full = if Path::new(text).is_absolute() {
+        PathBuf::from(text)
     } else {
-        base.join(&pattern.text)
+        base.join(text)
     };
     let paths = glob::glob(&full.to_string_lossy()).map_err(|e| {
         Diagnostic::error(
-            format!("bad include pattern `{}`: {e}", pattern.text),
+            format!("bad include pattern `{text}`: {e}"),
             Some(pattern.span.clone()),
         )
     })?;
@@ -152,68 +205,101 @@ fn expand(
     files.sort();
     if files.is_empty() {
         diagnostics.push(Diagnostic::warning(
-            format!("include `{}` matches no file", pattern.text),
+            format!("include `{text}` matches no file"),
             Some(pattern.span.clone()),
         ));
     }
     Ok(files)
 }
 
-/// Splits one line into tokens (comments dropped, quotes and escapes resolved).
-pub fn lex_line(file: &Path, line_number: usize, line: &str) -> Vec<Token> {
+/// Whether `b` starts a character (is not a UTF-8 continuation byte): columns count these.
+fn starts_char(b: u8) -> bool {
+    b & 0xC0 != 0x80
+}
+
+/// Splits one line into tokens (comments dropped, quotes and escapes resolved); also returns
+/// the column where its tokens end (its comment, or just past its last character). One
+/// pass: columns are counted as it goes.
+pub fn lex_line(
+    file: &Path,
+    line_number: usize,
+    line: &[u8],
+) -> Result<(Vec<Token>, usize), Diagnostic> {
     let mut tokens = Vec::new();
-    let mut chars = line.char_indices().peekable();
-    let span = |start: usize, end: usize| Span {
+    // Byte index and the 1-based column of the byte at `at`.
+    let mut at = 0;
+    let mut column = 1;
+    let span = |column: usize, len: usize| Span {
         file: file.to_path_buf(),
         line: line_number,
-        column: line[..start].chars().count() + 1,
-        len: line[start..end].chars().count().max(1),
+        column,
+        len: len.max(1),
     };
-    while let Some(&(start, c)) = chars.peek() {
-        match c {
-            c if c.is_whitespace() => {
-                chars.next();
-            }
-            '!' | '#' => break,
-            '{' | '}' => {
-                chars.next();
-                let kind = if c == '{' { Kind::Open } else { Kind::Close };
+    let advance = |at: &mut usize, column: &mut usize| {
+        if starts_char(line[*at]) {
+            *column += 1;
+        }
+        *at += 1;
+    };
+    while at < line.len() {
+        let b = line[at];
+        match b {
+            b if b.is_ascii_whitespace() => advance(&mut at, &mut column),
+            b'!' | b'#' => break,
+            b'{' | b'}' => {
                 tokens.push(Token {
-                    kind,
-                    text: c.to_string(),
-                    span: span(start, start + 1),
+                    kind: if b == b'{' { Kind::Open } else { Kind::Close },
+                    text: char::from(b).to_string(),
+                    bytes: vec![b],
+                    span: span(column, 1),
                 });
+                advance(&mut at, &mut column);
             }
             _ => {
-                let mut text = String::new();
-                let mut end = start;
-                let mut in_quotes = false;
-                while let Some(&(at, c)) = chars.peek() {
-                    if !in_quotes && (c.is_whitespace() || matches!(c, '{' | '}' | '!' | '#')) {
+                let start_column = column;
+                let mut bytes = Vec::new();
+                let mut quote_column = None;
+                while at < line.len() {
+                    let c = line[at];
+                    if quote_column.is_none()
+                        && (c.is_ascii_whitespace() || matches!(c, b'{' | b'}' | b'!' | b'#'))
+                    {
                         break;
                     }
-                    chars.next();
-                    end = at + c.len_utf8();
                     match c {
-                        '"' => in_quotes = !in_quotes,
-                        '\\' => {
-                            if let Some((at, escaped)) = chars.next() {
-                                text.push(escaped);
-                                end = at + escaped.len_utf8();
+                        b'"' => {
+                            quote_column = match quote_column {
+                                None => Some(column),
+                                Some(_) => None,
                             }
                         }
-                        c => text.push(c),
+                        b'\\' if at + 1 < line.len() => {
+                            advance(&mut at, &mut column);
+                            bytes.push(line[at]);
+                        }
+                        c => bytes.push(c),
                     }
+                    advance(&mut at, &mut column);
+                }
+                if let Some(open) = quote_column {
+                    return Err(Diagnostic::error(
+                        "this `\"` is never closed on its line",
+                        Some(span(open, 1)),
+                    )
+                    .with_help(
+                        "keepalived quotes end on the line they start on: add the closing `\"`",
+                    ));
                 }
                 tokens.push(Token {
                     kind: Kind::Word,
-                    text,
-                    span: span(start, end),
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                    bytes,
+                    span: span(start_column, column - start_column),
                 });
             }
         }
     }
-    tokens
+    Ok((tokens, column))
 }
 
 #[cfg(test)]
@@ -221,7 +307,9 @@ mod tests {
     use super::*;
 
     fn words(line: &str) -> Vec<String> {
-        lex_line(Path::new("t.conf"), 1, line)
+        lex_line(Path::new("t.conf"), 1, line.as_bytes())
+            .unwrap()
+            .0
             .into_iter()
             .map(|t| t.text)
             .collect()
@@ -248,8 +336,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unterminated_quote_is_an_error_at_the_quote() {
+        let error = lex_line(Path::new("t.conf"), 4, b"  auth_pass \"abc def").unwrap_err();
+        assert_eq!(error.location().as_deref(), Some("t.conf:4:13"));
+    }
+
+    #[test]
+    fn bytes_are_kept_and_columns_count_characters() {
+        let (tokens, end) =
+            lex_line(Path::new("t.conf"), 1, b"auth_pass caf\xe9 ! \xe9t\xe9").unwrap();
+        assert_eq!(tokens[1].bytes, b"caf\xe9");
+        assert_eq!(tokens[1].utf8(), None);
+        assert_eq!(end, 16);
+        let (tokens, _) =
+            lex_line(Path::new("t.conf"), 1, "é virtual_router_id 300".as_bytes()).unwrap();
+        assert_eq!((tokens[2].span.column, tokens[2].span.len), (21, 3));
+    }
+
+    #[test]
     fn columns_are_character_positions() {
-        let tokens = lex_line(Path::new("t.conf"), 3, "    virtual_router_id 300");
+        let (tokens, _) = lex_line(Path::new("t.conf"), 3, b"    virtual_router_id 300").unwrap();
         assert_eq!(
             (
                 tokens[1].span.line,

@@ -20,7 +20,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub use diag::{Diagnostic, Severity, Sources};
+pub use diag::{Diagnostic, Severity, Sites, Sources};
 pub use model::Config;
 
 /// A configuration file's syntax.
@@ -46,6 +46,8 @@ pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
     pub sources: Sources,
+    /// Where each item and field was written.
+    pub sites: Sites,
 }
 
 /// A configuration that did not load: every error and warning, and the text to quote.
@@ -90,10 +92,39 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, LoadError> {
     let mut diagnostics = Vec::new();
     let parsed = match format.unwrap_or_else(|| Format::of(path)) {
         Format::Keepalived => keepalived::parse(path, &mut sources, &mut diagnostics),
-        Format::Yaml => match std::fs::read_to_string(path) {
-            Ok(text) => {
-                sources.add(path, &text);
-                yaml::read(path, &text, &mut diagnostics)
+        Format::Yaml => match std::fs::read(path) {
+            Ok(bytes) => {
+                sources.add_bytes(path, &bytes);
+                match String::from_utf8(bytes) {
+                    Ok(text) => {
+                        yaml::mask_secrets(path, &text, &mut sources);
+                        yaml::read(path, &text, &mut diagnostics)
+                    }
+                    Err(error) => {
+                        // YAML is Unicode text (YAML 1.2 §5.2); say where it is not.
+                        let bytes = error.as_bytes();
+                        let valid = &bytes[..error.utf8_error().valid_up_to()];
+                        let line_start = valid
+                            .iter()
+                            .rposition(|&b| b == b'\n')
+                            .map_or(0, |at| at + 1);
+                        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                        let column = String::from_utf8_lossy(&valid[line_start..])
+                            .chars()
+                            .count()
+                            + 1;
+                        diagnostics.push(Diagnostic::error(
+                            "a YAML file must be UTF-8 text: this byte is not",
+                            Some(diag::Span {
+                                file: path.to_path_buf(),
+                                line,
+                                column,
+                                len: 1,
+                            }),
+                        ));
+                        None
+                    }
+                }
             }
             Err(error) => {
                 diagnostics.push(Diagnostic::error(
@@ -108,10 +139,11 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, LoadError> {
         diagnostics.extend(validate::validate(config, sites));
     }
     match parsed {
-        Some((config, _)) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Loaded {
+        Some((config, sites)) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Loaded {
             config,
             warnings: diagnostics,
             sources,
+            sites,
         }),
         _ => Err(LoadError {
             path: path.to_path_buf(),
@@ -119,6 +151,46 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, LoadError> {
             sources,
         }),
     }
+}
+
+/// What `vrrpd check` adds to [`load`], as `keepalived -t` does: a warning for each
+/// interface the configuration names that does not exist on this system (yet). `vrrpd run`
+/// needs them.
+pub fn system_warnings(loaded: &Loaded) -> Vec<Diagnostic> {
+    let exists = |name: &str| Path::new("/sys/class/net").join(name).exists();
+    let mut out = Vec::new();
+    for i in &loaded.config.instances {
+        let at = |field: &str| loaded.sites.get(diag::Item::Instance, &i.name, field);
+        if !exists(&i.interface) {
+            out.push(Diagnostic::warning(
+                format!(
+                    "WARNING - interface {} for vrrp_instance {} doesn't exist",
+                    i.interface, i.name
+                ),
+                at("interface"),
+            ));
+        }
+        for dev in i.all_addresses().filter_map(|v| v.dev.as_deref()) {
+            if dev != i.interface && !exists(dev) {
+                out.push(Diagnostic::warning(
+                    format!(
+                        "({}) interface {dev} of a virtual address doesn't exist",
+                        i.name
+                    ),
+                    at("virtual_addresses"),
+                ));
+            }
+        }
+        for t in &i.track_interfaces {
+            if !exists(&t.name) {
+                out.push(Diagnostic::warning(
+                    format!("({}) tracked interface {} doesn't exist", i.name, t.name),
+                    at("track_interfaces"),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The configuration as YAML (what `vrrpd convert` prints). Passwords are included: the

@@ -289,15 +289,82 @@ impl<'de> Deserialize<'de> for Priority {
     }
 }
 
-/// A secret (VRRP password / AH key). Never shown by `Debug`: it only appears where the
-/// file format needs it (`vrrpd convert` output).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
+/// A secret (VRRP password / AH key): bytes, as keepalived takes them (a Latin-1 password
+/// is fine). Never shown by `Debug`, nor quoted by any error about it: it only appears where
+/// the file format needs it (`vrrpd convert` output).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl Secret {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// As a YAML string; a password that is not UTF-8 cannot be written in YAML, and says so
+/// without showing it.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => Err(serde::ser::Error::custom(
+                "a password that is not UTF-8 text cannot be written in YAML",
+            )),
+        }
+    }
+}
+
+/// A string, or a number written without quotes (`password: 1234`, kept as written digits);
+/// an error never echoes the value.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a password (a string)")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.as_bytes().to_vec()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string().into_bytes()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string().into_bytes()))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string: quote it"))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string: quote it"))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Secret, E> {
+                Err(E::custom("a password must not be empty"))
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(de::Error::custom("a password must be a string"))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(de::Error::custom("a password must be a string"))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -545,6 +612,11 @@ pub struct Instance {
     pub authentication: Option<Authentication>,
     #[serde(default)]
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// Added and removed with `virtual_addresses` but not carried in adverts (keepalived's
+    /// `virtual_ipaddress_excluded`; also where addresses beyond the 255 an advert can
+    /// carry go, as keepalived moves them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_addresses_excluded: Vec<VirtualAddress>,
     /// Take over from a lower-priority master (default). `false` = keepalived `nopreempt`,
     /// which is cleared (with keepalived's warning) at priority 255 or with state MASTER.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
@@ -570,6 +642,13 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Every address the instance holds as MASTER: the advertised ones, then the excluded.
+    pub fn all_addresses(&self) -> impl Iterator<Item = &VirtualAddress> {
+        self.virtual_addresses
+            .iter()
+            .chain(&self.virtual_addresses_excluded)
+    }
+
     /// The state the instance really starts in (keepalived's `try_up_instance`): only an
     /// address owner (priority 255) whose state is MASTER (written, or derived from the
     /// priority when `state` is left out) starts as MASTER; every other

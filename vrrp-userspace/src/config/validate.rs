@@ -3,7 +3,10 @@
 //!
 //! One function per concern. Errors come first, in file order of the items (instances, then
 //! sync groups, then scripts); warnings follow, in the same order.
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+};
 
 use super::{
     diag::{Diagnostic, Item, Sites},
@@ -34,6 +37,7 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         interface(i, &mut report);
         version(i, &mut report);
         let ipv6 = addresses(i, &mut report);
+        v3_needs_addresses(i, &mut report);
         preempt_delay(i, &mut report);
         unique_vrid(i, ipv6, &mut vrids, &mut report);
         tracking(i, &scripts, &mut report);
@@ -88,6 +92,14 @@ impl Report<'_> {
         self.error(Item::Instance, &i.name, field, message, help);
     }
 
+    /// The value of instance `i`'s `field` as written (`` `0.001` ``), else `shown`.
+    fn written(&self, i: &Instance, field: &str, shown: impl fmt::Display) -> String {
+        match self.sites.value(Item::Instance, &i.name, field) {
+            Some(text) => format!("`{text}`"),
+            None => format!("{shown}s"),
+        }
+    }
+
     /// A warning about instance `i`.
     fn instance_warning(&mut self, i: &Instance, field: &str, message: String) {
         let span = self.sites.get(Item::Instance, &i.name, field);
@@ -117,6 +129,33 @@ fn unique_name<'c>(i: &'c Instance, seen: &mut HashSet<&'c str>, report: &mut Re
     }
 }
 
+/// Linux's longest interface name (`IFNAMSIZ` less the terminating NUL).
+const MAX_INTERFACE_NAME: usize = 15;
+
+/// Why `name` cannot be a Linux interface name (the kernel's `dev_valid_name`), if it
+/// cannot.
+pub fn interface_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("is empty".into())
+    } else if name.len() > MAX_INTERFACE_NAME {
+        Some(format!(
+            "is {} bytes long: Linux interface names are at most {MAX_INTERFACE_NAME}",
+            name.len()
+        ))
+    } else if name == "." || name == ".." {
+        Some("is not a valid interface name".into())
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+    {
+        Some("contains `/`, `:`, a NUL or white space, which interface names cannot".into())
+    } else {
+        None
+    }
+}
+
+/// The instance's interface, the `dev` of its addresses and its tracked interfaces are
+/// names Linux can have (what `vrrpd run` would refuse later).
 fn interface(i: &Instance, report: &mut Report<'_>) {
     if i.interface.is_empty() {
         report.instance(
@@ -125,6 +164,32 @@ fn interface(i: &Instance, report: &mut Report<'_>) {
             format!("({}) has no interface", i.name),
             "name the interface adverts are sent and received on",
         );
+    }
+    let devs = i
+        .all_addresses()
+        .filter_map(|v| v.dev.as_deref())
+        .map(|d| ("virtual_addresses", d));
+    let tracked = i
+        .track_interfaces
+        .iter()
+        .map(|t| ("track_interfaces", t.name.as_str()));
+    for (field, name) in std::iter::once(("interface", i.interface.as_str()))
+        .filter(|(_, n)| !n.is_empty())
+        .chain(devs)
+        .chain(tracked)
+    {
+        if let Some(problem) = interface_name_problem(name) {
+            report.instance(
+                i,
+                field,
+                format!(
+                    "({}) interface name `{}` {problem}",
+                    i.name,
+                    name.escape_debug()
+                ),
+                "",
+            );
+        }
     }
 }
 
@@ -139,8 +204,8 @@ fn version(i: &Instance, report: &mut Report<'_>) {
                     i,
                     "advert_interval",
                     format!(
-                        "({name}) VRRPv2 advert interval {}s is invalid",
-                        i.advert_interval
+                        "({name}) VRRPv2 advert interval {} is invalid",
+                        report.written(i, "advert_interval", i.advert_interval)
                     ),
                     "VRRPv2 intervals are whole seconds 1-255; use version 3 for sub-second intervals",
                 );
@@ -152,8 +217,8 @@ fn version(i: &Instance, report: &mut Report<'_>) {
                     i,
                     "advert_interval",
                     format!(
-                        "({name}) VRRPv3 advert interval {}s is invalid",
-                        i.advert_interval
+                        "({name}) VRRPv3 advert interval {} is invalid",
+                        report.written(i, "advert_interval", i.advert_interval)
                     ),
                     "VRRPv3 intervals are 0.01-40.95 seconds in centisecond steps",
                 );
@@ -227,8 +292,9 @@ fn preempt_delay(i: &Instance, report: &mut Report<'_>) {
             i,
             "preempt_delay",
             format!(
-                "({}) preempt delay {}s is too long",
-                i.name, i.preempt_delay
+                "({}) preempt delay {} is too long",
+                i.name,
+                report.written(i, "preempt_delay", i.preempt_delay)
             ),
             "preempt delay is 0-1000 seconds",
         );
@@ -438,8 +504,21 @@ fn unsupported_instance_features(i: &Instance, report: &mut Report<'_>) {
     }
 }
 
+/// keepalived drops a VRRPv3 instance without addresses ("No VIP specified; at least one is
+/// required"); a VRRPv2 one only gets a word.
+fn v3_needs_addresses(i: &Instance, report: &mut Report<'_>) {
+    if i.virtual_addresses.is_empty() && i.version == Version::V3 {
+        report.instance(
+            i,
+            "",
+            format!("({}) No VIP specified; at least one is required", i.name),
+            "VRRPv3 instances need at least one virtual address (as in keepalived)",
+        );
+    }
+}
+
 fn no_virtual_addresses(i: &Instance, report: &mut Report<'_>) {
-    if i.virtual_addresses.is_empty() {
+    if i.virtual_addresses.is_empty() && i.version == Version::V2 {
         report.instance_warning(i, "", format!("({}) has no virtual addresses", i.name));
     }
 }
