@@ -5,7 +5,11 @@
 //! prints its counters every `--stats-interval`, and detaches on SIGINT/SIGTERM; there
 //! `--generic` forces generic (skb) mode. The daemon picks its attach mode itself (driver,
 //! else generic), so `--generic` with `--config` is refused rather than silently ignored.
-use std::time::Duration;
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -13,21 +17,45 @@ use tokio::signal::unix::{SignalKind, signal};
 use vrrpd::config::Format;
 use vrrpd::dataplane::{AttachMode, Dataplane};
 
+use crate::{
+    logging,
+    runfiles::{self, ControlSocket, PidFile},
+};
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Configuration file (YAML, or keepalived.conf syntax): the program is attached to
-    /// every interface its instances use.
-    #[arg(long, required_unless_present = "interfaces")]
-    config: Option<std::path::PathBuf>,
+    /// Configuration file (YAML, or keepalived.conf syntax; `-`: standard input): the
+    /// program is attached to every interface its instances use.
+    #[arg(
+        long,
+        short = 'f',
+        value_name = "FILE",
+        required_unless_present = "interfaces"
+    )]
+    config: Option<PathBuf>,
     /// Syntax of the configuration (default: YAML for .yaml/.yml, keepalived otherwise).
     #[arg(long, value_enum, requires = "config")]
     format: Option<Format>,
-    /// Answer `vrrpd status --socket PATH` on this Unix socket (with `--config`).
-    #[arg(long, requires = "config")]
-    socket: Option<std::path::PathBuf>,
-    /// Write the daemon's pid here while it runs.
-    #[arg(long)]
-    pidfile: Option<std::path::PathBuf>,
+    /// Answer `vrrpd status` on this Unix socket (with `--config`); without a path,
+    /// /run/vrrpd/vrrpd.sock. A path that exists and is not a socket, or a socket another
+    /// daemon answers on, is refused.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "config",
+        num_args = 0..=1,
+        default_missing_value = runfiles::DEFAULT_SOCKET
+    )]
+    socket: Option<PathBuf>,
+    /// Write the daemon's pid here while it runs; without a path, /run/vrrpd/vrrpd.pid.
+    /// A pid file naming a running vrrpd stops the start; a stale one is replaced.
+    #[arg(
+        long,
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = runfiles::DEFAULT_PIDFILE
+    )]
+    pidfile: Option<PathBuf>,
     /// Without `--config`: interface to attach the XDP program to and watch (repeatable).
     #[arg(long = "interface", short = 'i')]
     interfaces: Vec<String>,
@@ -40,6 +68,15 @@ pub struct RunArgs {
     /// Seconds between two counter reports.
     #[arg(long, default_value_t = 1.0)]
     stats_interval: f64,
+    /// Where the log goes.
+    #[arg(long, value_enum, default_value_t)]
+    log: logging::Target,
+    /// The least severe level logged (default: `RUST_LOG` if set, else info).
+    #[arg(long, value_enum)]
+    log_level: Option<logging::LogLevel>,
+    /// The syslog socket for `--log syslog`.
+    #[arg(long, value_name = "PATH", default_value = "/dev/log")]
+    syslog_socket: PathBuf,
 }
 
 impl RunArgs {
@@ -48,23 +85,26 @@ impl RunArgs {
     fn forced_mode(&self) -> Option<AttachMode> {
         self.generic.then_some(AttachMode::Generic)
     }
-}
 
-/// The pid file, removed when the daemon exits.
-struct PidFile(std::path::PathBuf);
-
-impl PidFile {
-    fn create(path: &std::path::Path) -> anyhow::Result<Self> {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing the pid file {}", path.display()))?;
-        Ok(Self(path.to_path_buf()))
+    /// Where and what to log.
+    pub fn logging(&self) -> (logging::Target, Option<logging::LogLevel>, &Path) {
+        (self.log, self.log_level, &self.syslog_socket)
     }
 }
 
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+/// Fails, naming what is missing, unless this process may load and attach XDP programs
+/// (and, for the daemon, send adverts on packet sockets).
+fn require_privileges(daemon: bool) -> anyhow::Result<()> {
+    let missing = vrrpd::sys::missing_capabilities(daemon).context("reading our capabilities")?;
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "loading and attaching the XDP program needs root, or the capabilities CAP_BPF \
+             and CAP_NET_ADMIN{}; this process lacks {}",
+            if daemon { " and CAP_NET_RAW" } else { "" },
+            missing.join(", ")
+        );
     }
+    Ok(())
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -73,19 +113,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .filter(|d| !d.is_zero())
         .context("--stats-interval must be a positive number of seconds")?;
     if let Some(path) = &args.config {
-        let loaded = crate::cmd_config::load_reporting(path, args.format)?;
+        let path = crate::config_path(path);
+        let loaded = crate::cmd_config::load_reporting(&path, args.format)?;
         tracing::info!(
             config = %path.display(),
             instances = loaded.config.instances.len(),
             "configuration loaded"
         );
+        // Claimed before anything is attached: a second daemon stops here, leaving the
+        // first one's interfaces, socket and pid file alone.
+        let _pidfile = args.pidfile.as_deref().map(PidFile::claim).transpose()?;
+        let (_socket, listener) = args
+            .socket
+            .as_deref()
+            .map(ControlSocket::bind)
+            .transpose()?
+            .unzip();
+        require_privileges(true)?;
         let daemon = vrrpd::daemon::Daemon::new(&loaded.config).await?;
-        let _pidfile = args.pidfile.as_deref().map(PidFile::create).transpose()?;
-        return daemon.run(args.socket.clone()).await;
+        return daemon.run(listener).await;
     }
-    let interfaces = args.interfaces.clone();
+    for interface in &args.interfaces {
+        vrrpd::dataplane::require_interface(interface)?;
+    }
+    let _pidfile = args.pidfile.as_deref().map(PidFile::claim).transpose()?;
+    require_privileges(false)?;
     let mut dataplane = Dataplane::load().context("loading the XDP program")?;
-    for interface in &interfaces {
+    for interface in &args.interfaces {
         let mode = match args.forced_mode() {
             Some(mode) => {
                 dataplane.attach(interface, mode)?;
@@ -98,23 +152,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
+    // A failed write (the reader went away, or a full disk) ends the run like a signal
+    // does: the program is detached first, then the error is reported.
+    let mut output = Ok(());
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let counters = dataplane.counters()?;
-                println!("{counters}");
+                output = report(&dataplane);
+                if output.is_err() {
+                    break;
+                }
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = sigterm.recv() => break,
         }
     }
-    let counters = dataplane.counters()?;
-    println!("{counters}");
+    if output.is_ok() {
+        output = report(&dataplane);
+    }
     dataplane
         .detach_all()
         .context("detaching the XDP program")?;
     tracing::info!("XDP program detached; exiting");
-    Ok(())
+    output
+}
+
+/// Prints the counters on standard output.
+fn report(dataplane: &Dataplane) -> anyhow::Result<()> {
+    let counters = dataplane.counters()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{counters}")
+        .and_then(|()| out.flush())
+        .context("writing the counters to stdout")
 }
 
 #[cfg(test)]

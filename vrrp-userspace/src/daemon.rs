@@ -6,7 +6,6 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
     time::Duration,
 };
 
@@ -21,7 +20,7 @@ use vrrp_common::{
 };
 
 use crate::{
-    config::model::{Config, VirtualAddress},
+    config::model::{AuthKind, Config, VirtualAddress},
     controller::{Controller, Input},
     dataplane::Dataplane,
     fsm::{self, Event, Heard, SeenAdvert, State},
@@ -113,7 +112,8 @@ impl Platform for Live {
     }
 }
 
-/// What `vrrpd status` shows: one line per instance (JSON objects with `--json`).
+/// What `vrrpd status` shows: one line per instance (JSON objects with `--json`). Never
+/// the password.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InstanceStatus {
     pub name: String,
@@ -121,11 +121,83 @@ pub struct InstanceStatus {
     pub vrid: u8,
     pub priority: u8,
     pub state: String,
-    /// The sender of the last valid advert the kernel saw, with its priority.
+    /// VRRP version, 2 or 3.
+    #[serde(default)]
+    pub version: u8,
+    /// Advert interval in centiseconds.
+    #[serde(default)]
+    pub advert_interval_cs: u16,
+    /// `none`, `pass` or `ah`.
+    #[serde(default)]
+    pub auth_type: String,
+    /// The sync group the instance is a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_group: Option<String>,
+    /// The virtual addresses: `address/prefix`, then ` dev NAME` when on another interface.
+    #[serde(default)]
+    pub virtual_addresses: Vec<String>,
+    /// The master as this router knows it: its own address when MASTER, the sender of the
+    /// last valid advert when BACKUP; none otherwise.
+    #[serde(default)]
+    pub master: Option<IpAddr>,
+    /// The sender of the last valid advert the kernel saw, with its priority; none while
+    /// MASTER (the last advert seen came from the master it replaced).
     pub last_advert_from: Option<IpAddr>,
     pub last_advert_priority: u8,
     /// The instance's non-zero counters (see docs/dataplane.md).
     pub counters: BTreeMap<String, u64>,
+}
+
+/// The master and the last advert `vrrpd status` reports for an instance in `state` whose
+/// own address is `own`, given the last valid advert the kernel saw (`(source, priority)`).
+fn reported_master(
+    state: State,
+    own: IpAddr,
+    last_advert: Option<(IpAddr, u8)>,
+) -> (Option<IpAddr>, Option<(IpAddr, u8)>) {
+    match state {
+        State::Master => (Some(own), None),
+        State::Backup => (last_advert.map(|(from, _)| from), last_advert),
+        State::Init | State::Fault => (None, last_advert),
+    }
+}
+
+/// One instance as `vrrpd status` prints it (two or three lines).
+pub fn format_status(s: &InstanceStatus) -> String {
+    let interval = f64::from(s.advert_interval_cs) / 100.0;
+    let mut text = format!(
+        "({}) {:<6} {} vrid {} priority {} VRRPv{} advert_int {interval}s auth {}",
+        s.name, s.state, s.interface, s.vrid, s.priority, s.version, s.auth_type
+    );
+    if let Some(group) = &s.sync_group {
+        text.push_str(&format!(" group {group}"));
+    }
+    let master = match (s.state.as_str(), s.master) {
+        ("MASTER", _) => "this router".to_owned(),
+        (_, Some(master)) => master.to_string(),
+        (_, None) => "-".to_owned(),
+    };
+    let last = s.last_advert_from.map_or("-".to_owned(), |a| {
+        format!("{a} (priority {})", s.last_advert_priority)
+    });
+    text.push_str(&format!(
+        "\n    vips {}\n    master {master}  last advert from {last}",
+        if s.virtual_addresses.is_empty() {
+            "-".to_owned()
+        } else {
+            s.virtual_addresses.join(", ")
+        }
+    ));
+    let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    text.push_str(&format!(
+        "\n    {}",
+        if counters.is_empty() {
+            "-".to_owned()
+        } else {
+            counters.join(" ")
+        }
+    ));
+    text
 }
 
 /// The daemon: the controller with the live platform, and the clock it runs on.
@@ -282,14 +354,17 @@ impl Daemon {
     /// The state of every instance, for `vrrpd status`.
     pub fn status(&self) -> Vec<InstanceStatus> {
         let dp = &self.controller.platform().dp;
+        let groups = self.controller.groups();
         self.controller
             .routers()
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(index, r)| {
                 let learned = dp.runtime(r.slot).ok().map(|rt| rt.learned);
-                let from = learned
+                let seen = learned
                     .filter(|l| l.last_valid_ns != 0)
-                    .map(|l| address_of(r, l.master_address));
+                    .map(|l| (address_of(r, l.master_address), l.master_priority));
+                let (master, last_advert) = reported_master(r.state(), r.own, seen);
                 let counters = dp
                     .instance_counters(r.slot)
                     .map(|c| {
@@ -299,14 +374,41 @@ impl Daemon {
                             .collect()
                     })
                     .unwrap_or_default();
+                let params = &r.fsm.params;
                 InstanceStatus {
                     name: r.name.clone(),
                     interface: r.interface.clone(),
                     vrid: r.vrid,
                     priority: r.priority(),
                     state: r.state().to_string(),
-                    last_advert_from: from,
-                    last_advert_priority: learned.map_or(0, |l| l.master_priority),
+                    version: params.version,
+                    advert_interval_cs: params.interval_cs,
+                    auth_type: match &r.auth {
+                        None => "none",
+                        Some((AuthKind::Pass, _)) => "pass",
+                        Some((AuthKind::Ah, _)) => "ah",
+                    }
+                    .to_owned(),
+                    sync_group: groups
+                        .iter()
+                        .find(|g| g.members.contains(&index))
+                        .map(|g| g.name.clone()),
+                    virtual_addresses: r
+                        .vips
+                        .iter()
+                        .map(|vip| {
+                            let a = &vip.address;
+                            match &a.dev {
+                                Some(dev) if *dev != r.interface => {
+                                    format!("{}/{} dev {dev}", a.address, a.prefix_len)
+                                }
+                                _ => format!("{}/{}", a.address, a.prefix_len),
+                            }
+                        })
+                        .collect(),
+                    master,
+                    last_advert_from: last_advert.map(|(from, _)| from),
+                    last_advert_priority: last_advert.map_or(0, |(_, priority)| priority),
                     counters,
                 }
             })
@@ -418,18 +520,8 @@ impl Daemon {
     }
 
     /// Runs until SIGTERM or SIGINT; then leaves cleanly (priority 0, VIPs removed).
-    /// `socket`: where to answer `vrrpd status` (none by default: no fixed global paths).
-    pub async fn run(mut self, socket: Option<PathBuf>) -> anyhow::Result<()> {
-        let listener = match &socket {
-            Some(path) => {
-                let _ = std::fs::remove_file(path);
-                Some(
-                    tokio::net::UnixListener::bind(path)
-                        .with_context(|| format!("listening on {}", path.display()))?,
-                )
-            }
-            None => None,
-        };
+    /// `listener`: where to answer `vrrpd status` (the caller owns the socket's path).
+    pub async fn run(mut self, listener: Option<tokio::net::UnixListener>) -> anyhow::Result<()> {
         let mut events = crate::sys::async_fd(self.controller.platform().dp.events_fd())
             .context("watching the event ring buffer")?;
         let mut kernel_logs = crate::sys::async_fd(self.controller.platform().dp.kernel_logs_fd())
@@ -485,9 +577,6 @@ impl Daemon {
             }
         }
         self.controller.platform_mut().dp.detach_all()?;
-        if let Some(path) = &socket {
-            let _ = std::fs::remove_file(path);
-        }
         tracing::info!("stopped: VIPs removed, XDP program detached");
         Ok(())
     }
@@ -498,5 +587,60 @@ fn address_of(r: &VirtualRouter, bytes: [u8; 16]) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
     } else {
         IpAddr::V6(Ipv6Addr::from(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A MASTER reports itself as master, not the sender of the last advert it saw (the
+    /// master it replaced); a BACKUP reports that sender.
+    #[test]
+    fn status_reports_the_master_as_the_instance_knows_it() {
+        let own: IpAddr = "192.0.2.1".parse().expect("an address");
+        let old: IpAddr = "192.0.2.2".parse().expect("an address");
+        assert_eq!(
+            reported_master(State::Master, own, Some((old, 200))),
+            (Some(own), None)
+        );
+        assert_eq!(
+            reported_master(State::Backup, own, Some((old, 200))),
+            (Some(old), Some((old, 200)))
+        );
+        assert_eq!(reported_master(State::Backup, own, None), (None, None));
+        assert_eq!(
+            reported_master(State::Fault, own, Some((old, 200))),
+            (None, Some((old, 200)))
+        );
+    }
+
+    #[test]
+    fn status_text_shows_vips_group_version_interval_and_auth_type() {
+        let status = InstanceStatus {
+            name: "VI_1".to_owned(),
+            interface: "eth0".to_owned(),
+            vrid: 51,
+            priority: 150,
+            state: "MASTER".to_owned(),
+            version: 2,
+            advert_interval_cs: 100,
+            auth_type: "ah".to_owned(),
+            sync_group: Some("VG1".to_owned()),
+            virtual_addresses: vec![
+                "192.0.2.10/24".to_owned(),
+                "10.0.0.1/32 dev eth1".to_owned(),
+            ],
+            master: Some("192.0.2.1".parse().expect("an address")),
+            last_advert_from: None,
+            last_advert_priority: 0,
+            counters: BTreeMap::new(),
+        };
+        assert_eq!(
+            format_status(&status),
+            "(VI_1) MASTER eth0 vrid 51 priority 150 VRRPv2 advert_int 1s auth ah group VG1\n    \
+             vips 192.0.2.10/24, 10.0.0.1/32 dev eth1\n    master this router  last advert \
+             from -\n    -"
+        );
     }
 }

@@ -45,7 +45,7 @@ const BASELINE: &str = "vrrp_baseline";
 /// What can go wrong between the object and an attached program.
 #[derive(Debug, thiserror::Error)]
 pub enum DataplaneError {
-    #[error("loading the XDP object failed: {0}")]
+    #[error("loading the XDP object failed")]
     Load(#[from] aya::EbpfError),
     #[error("the XDP object has no program named `{PROGRAM}`")]
     MissingProgram,
@@ -53,12 +53,21 @@ pub enum DataplaneError {
     MissingMap(&'static str),
     #[error("the kernel rejected the XDP program: {0}")]
     Program(#[source] ProgramError),
-    #[error("attaching XDP to {interface} failed: {source}")]
+    #[error("attaching XDP to {interface} failed")]
     Attach {
         interface: String,
         #[source]
         source: ProgramError,
     },
+    #[error("no network interface named {interface} in this network namespace")]
+    NoInterface { interface: String },
+    /// The kernel holds one XDP program per interface: it refuses a second one (EEXIST or
+    /// EBUSY), also when the first is attached in the other mode.
+    #[error(
+        "{interface} already has an XDP program attached (another vrrpd, or another XDP \
+         program: `ip link show {interface}` shows its id); vrrpd does not replace it"
+    )]
+    AlreadyAttached { interface: String },
     #[error("map {map} failed: {source}")]
     Map {
         map: &'static str,
@@ -75,6 +84,39 @@ pub enum DataplaneError {
     TestRun(#[source] ProgramError),
     #[error("reading the XDP program's log failed: {0}")]
     Log(#[source] aya_log::Error),
+}
+
+/// Fails unless `interface` exists in the calling thread's network namespace.
+pub fn require_interface(interface: &str) -> Result<(), DataplaneError> {
+    crate::sys::if_index(interface)
+        .map(drop)
+        .map_err(|_| DataplaneError::NoInterface {
+            interface: interface.to_owned(),
+        })
+}
+
+/// What a failed attach means: an interface that has an XDP program already (the kernel
+/// says EEXIST or EBUSY, from `bpf_link_create` or netlink), or another failure.
+fn attach_error(interface: &str, source: ProgramError) -> DataplaneError {
+    use aya::programs::xdp::XdpError;
+    // aya's netlink errors are `transparent`: their io::Error is not in the source chain.
+    let errno = match &source {
+        ProgramError::SyscallError(e) => e.io_error.raw_os_error(),
+        ProgramError::XdpError(XdpError::NetlinkError(e)) | ProgramError::NetlinkError(e) => {
+            e.raw_os_error()
+        }
+        _ => None,
+    };
+    if matches!(errno, Some(libc::EEXIST | libc::EBUSY)) {
+        DataplaneError::AlreadyAttached {
+            interface: interface.to_owned(),
+        }
+    } else {
+        DataplaneError::Attach {
+            interface: interface.to_owned(),
+            source,
+        }
+    }
 }
 
 fn map_error(map: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
@@ -515,6 +557,7 @@ impl Dataplane {
 
     /// Attaches to `interface` (in the calling thread's network namespace) in `mode`.
     pub fn attach(&mut self, interface: &str, mode: AttachMode) -> Result<(), DataplaneError> {
+        require_interface(interface)?;
         let xdp_mode = match mode {
             AttachMode::Driver => XdpMode::Driver,
             AttachMode::Generic => XdpMode::Skb,
@@ -522,10 +565,7 @@ impl Dataplane {
         let link = self
             .program()?
             .attach(interface, xdp_mode)
-            .map_err(|source| DataplaneError::Attach {
-                interface: interface.to_owned(),
-                source,
-            })?;
+            .map_err(|source| attach_error(interface, source))?;
         self.attached.push(Attachment {
             interface: interface.to_owned(),
             mode,
@@ -535,7 +575,9 @@ impl Dataplane {
     }
 
     /// Attaches in driver mode, falling back to generic mode with a warning naming the
-    /// interface when the driver has no XDP support. Returns the mode in use.
+    /// interface when the driver refuses driver mode. An interface that does not exist, or
+    /// that already has an XDP program, is an error in either mode: no fallback. Returns the
+    /// mode in use.
     pub fn attach_preferring_driver(
         &mut self,
         interface: &str,
@@ -546,8 +588,8 @@ impl Dataplane {
                 tracing::warn!(
                     interface,
                     error = %source,
-                    "driver-mode XDP unavailable on {interface}; falling back to generic mode \
-                     (slower under floods)"
+                    "driver-mode XDP unavailable on {interface} ({source}); falling back to \
+                     generic mode (slower under floods)"
                 );
                 self.attach(interface, AttachMode::Generic)?;
                 Ok(AttachMode::Generic)

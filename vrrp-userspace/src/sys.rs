@@ -161,3 +161,58 @@ pub fn monotonic_ns() -> u64 {
     }
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
+
+/// Capability numbers (linux/capability.h).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+/// The capabilities `vrrpd run` needs that this process does not have (its effective set,
+/// from `/proc/self/status`): CAP_BPF (or CAP_SYS_ADMIN, which kernels before 5.8 ask
+/// for) to load the program, CAP_NET_ADMIN to attach it and manage addresses, and for the
+/// daemon CAP_NET_RAW to send adverts. Empty: all there.
+pub fn missing_capabilities(daemon: bool) -> io::Result<Vec<&'static str>> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .ok_or_else(|| io::Error::other("no CapEff line in /proc/self/status"))?;
+    Ok(missing_from(effective, daemon))
+}
+
+/// [`missing_capabilities`] of an effective capability mask.
+pub fn missing_from(effective: u64, daemon: bool) -> Vec<&'static str> {
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_BPF");
+    }
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if daemon && !has(CAP_NET_RAW) {
+        missing.push("CAP_NET_RAW");
+    }
+    missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_needed_are_named() {
+        let all = u64::MAX >> 23;
+        assert!(missing_from(all, true).is_empty());
+        assert_eq!(
+            missing_from(0, true),
+            ["CAP_BPF", "CAP_NET_ADMIN", "CAP_NET_RAW"]
+        );
+        assert_eq!(missing_from(0, false), ["CAP_BPF", "CAP_NET_ADMIN"]);
+        // CAP_SYS_ADMIN stands in for CAP_BPF.
+        let admin = 1 << CAP_SYS_ADMIN | 1 << CAP_NET_ADMIN;
+        assert!(missing_from(admin, false).is_empty());
+    }
+}
