@@ -173,7 +173,8 @@ fn every_broken_fixture_fails_at_its_exact_position() {
         .collect();
     entries.sort();
     for path in entries {
-        let text = fs::read_to_string(&path).unwrap();
+        // Bytes: some fixtures are not UTF-8 (keepalived reads them).
+        let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
         let first = text.lines().next().unwrap();
         let expect = first
             .trim_start_matches(['!', '#'])
@@ -500,4 +501,268 @@ fn secrets_never_appear_in_debug_output() {
     let loaded = config::load(&fixtures().join("seed/director1.conf"), None).unwrap();
     let debug = format!("{:?}", loaded.config);
     assert!(!debug.contains("k@l"), "{debug}");
+}
+
+/// Loads keepalived syntax held in memory (as if read from `name`).
+fn load_conf(name: &str, text: &[u8]) -> Result<config::Loaded, config::LoadError> {
+    let dir = std::env::temp_dir().join(format!("vrrpd-config-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    let loaded = config::load(&path, None);
+    fs::remove_file(&path).unwrap();
+    loaded
+}
+
+fn instance_with(body: &str) -> String {
+    format!("vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n{body}}}\n")
+}
+
+/// Item 1: nesting is bounded; 20,000 nested blocks (keepalived) or 100,000 nested
+/// flow sequences (YAML) are one clean error with a position, not a stack overflow.
+#[test]
+fn deep_nesting_is_an_error_with_a_position() {
+    let error = load_conf("deep.conf", "a {\n".repeat(20_000).as_bytes()).unwrap_err();
+    let first = error.errors().next().unwrap();
+    assert!(
+        first.message.contains("nested more than 32 deep"),
+        "{first}"
+    );
+    assert!(first.to_string().contains("deep.conf:33:3"), "{first}");
+    let yaml = format!("instances: {}", "[".repeat(100_000));
+    let error = load_conf("deep.yaml", yaml.as_bytes()).unwrap_err();
+    let first = error.errors().next().unwrap();
+    assert!(first.to_string().contains("deep.yaml:1:44"), "{first}");
+}
+
+/// The shortest of several runs of `f` (in seconds).
+fn fastest(f: &dyn Fn()) -> f64 {
+    (0..5)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Item 2: reading is linear. Doubling the input must not much more than double the time
+/// (a ratio of the fastest of five runs each, not an absolute time): one long line of
+/// `a { `, one line of many words, many lines of unknown keywords rendered, and deep YAML.
+#[test]
+fn readers_take_linear_time() {
+    type Make = fn(usize) -> (String, Vec<u8>);
+    let cases: [(&str, Make, usize); 5] = [
+        (
+            "one line of `a { `",
+            |n| ("x.conf".into(), "a { ".repeat(n).into_bytes()),
+            50_000,
+        ),
+        (
+            "one line of words",
+            |n| {
+                (
+                    "x.conf".into(),
+                    format!("a {}", "word ".repeat(n)).into_bytes(),
+                )
+            },
+            50_000,
+        ),
+        (
+            "a line per unknown keyword",
+            |n| ("x.conf".into(), "priorty 200\n".repeat(n).into_bytes()),
+            2_000,
+        ),
+        (
+            "nested YAML sequences",
+            |n| {
+                (
+                    "x.yaml".into(),
+                    format!("instances: {}", "[".repeat(n)).into_bytes(),
+                )
+            },
+            50_000,
+        ),
+        (
+            "a long YAML string",
+            |n| {
+                (
+                    "x.yaml".into(),
+                    format!("instances: \"{}\"", "a".repeat(n)).into_bytes(),
+                )
+            },
+            100_000,
+        ),
+    ];
+    for (what, make, n) in cases {
+        let run = |n: usize| {
+            let (name, text) = make(n);
+            move || {
+                if let Err(e) = load_conf(&name, &text) {
+                    // Rendering (quoted lines) is part of the cost.
+                    std::hint::black_box(e.render());
+                }
+            }
+        };
+        let (once, twice) = (fastest(&run(n)), fastest(&run(2 * n)));
+        assert!(
+            twice / once < 3.0,
+            "{what}: {n} took {once:.4}s, {} took {twice:.4}s",
+            2 * n
+        );
+    }
+}
+
+/// Item 3: a keyword keepalived does not know is an error (with the nearest one); a
+/// keepalived keyword vrrpd does not act on is a warning.
+#[test]
+fn unknown_keywords_are_errors_known_ones_warnings() {
+    let error = load_conf("typo.conf", instance_with("    priorty 200\n").as_bytes()).unwrap_err();
+    let typo = error.errors().next().unwrap();
+    assert_eq!(typo.help.as_deref(), Some("did you mean `priority`?"));
+    let loaded = load_conf(
+        "known.conf",
+        instance_with("    use_vmac\n    virtual_ipaddress {\n        10.0.0.1\n    }\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("`use_vmac`")
+                && w.message.contains("not supported by vrrpd"))
+    );
+    let error = load_conf("top.conf", b"vrrp_instanse VI_1 {\n}\n").unwrap_err();
+    assert!(
+        error.render().contains("did you mean `vrrp_instance`?"),
+        "{}",
+        error.render()
+    );
+}
+
+/// Item 4: a Latin-1 byte in a comment or a password does not reject the file; the
+/// password is its bytes, as keepalived takes them.
+#[test]
+fn latin1_bytes_are_read_as_keepalived_reads_them() {
+    let loaded = config::load(&fixtures().join("valid/latin1.conf"), None)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let auth = loaded.config.instances[0].authentication.as_ref().unwrap();
+    assert_eq!(auth.password.as_bytes(), b"caf\xe9");
+    // YAML cannot hold that password: convert says so without showing it.
+    let error = config::to_yaml(&loaded.config).unwrap_err().to_string();
+    assert!(
+        error.contains("not UTF-8") && !error.contains("caf"),
+        "{error}"
+    );
+}
+
+/// Item 5: keepalived's rules for addresses.
+#[test]
+fn addresses_follow_keepalived() {
+    // IPv6 without `version`: VRRPv3 (keepalived's vrrp_complete_instance), even under a
+    // global vrrp_version 2.
+    let text = format!(
+        "global_defs {{\n    vrrp_version 2\n}}\n{}",
+        instance_with("    virtual_ipaddress {\n        fe80::1\n        2001:db8::1/64\n    }\n")
+    );
+    let loaded = load_conf("v6.conf", text.as_bytes()).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(loaded.config.instances[0].version, Version::V3);
+    // An explicit version 2 with IPv6 stays an error (see docs/configuration.md).
+    let text = instance_with("    version 2\n    virtual_ipaddress {\n        fe80::1\n    }\n");
+    assert!(load_conf("v6v2.conf", text.as_bytes()).is_err());
+
+    // More than 255: the excess goes to the excluded addresses, after the written ones,
+    // with keepalived's warning.
+    let vips: String = (0..300)
+        .map(|n| format!("        10.0.{}.{}\n", n / 250, n % 250 + 1))
+        .collect();
+    let text = instance_with(&format!(
+        "    virtual_ipaddress {{\n{vips}    }}\n    virtual_ipaddress_excluded {{\n        10.9.9.9/24 dev eth0\n    }}\n"
+    ));
+    let loaded =
+        load_conf("many.conf", text.as_bytes()).unwrap_or_else(|e| panic!("{}", e.render()));
+    let i = &loaded.config.instances[0];
+    assert_eq!(i.virtual_addresses.len(), 255);
+    assert_eq!(i.virtual_addresses_excluded.len(), 46);
+    assert_eq!(
+        i.virtual_addresses_excluded[0].address.to_string(),
+        "10.9.9.9"
+    );
+    assert_eq!(
+        i.virtual_addresses_excluded[1].address.to_string(),
+        "10.0.1.6"
+    );
+    assert_eq!(i.all_addresses().count(), 301);
+    assert!(loaded.warnings.iter().any(|w| w.message
+        == "(VI_1) Number of VIPs (300) exceeds maximum/space available in packet (max 255 addresses) - excess moved to eVIPs"));
+    // The excluded addresses survive convert.
+    let yaml = config::to_yaml(&loaded.config).unwrap();
+    let again = load_conf("many.yaml", yaml.as_bytes()).unwrap();
+    assert_eq!(again.config, loaded.config);
+}
+
+/// Item 6: YAML written the way `convert` writes it (list items at indent 0) keeps the
+/// positions of the validator's messages; interface names are checked.
+#[test]
+fn converted_yaml_keeps_positions() {
+    let loaded = config::load(&fixtures().join("seed/director1.conf"), None).unwrap();
+    let mut yaml = config::to_yaml(&loaded.config).unwrap();
+    assert!(yaml.contains("\n- name: VI_1\n"), "{yaml}");
+    yaml = yaml
+        .replace("vrid: 52", "vrid: 51")
+        .replace("interface: eth1", "interface: eth0");
+    let error = load_conf("converted.yaml", yaml.as_bytes()).unwrap_err();
+    let d = error.errors().next().unwrap();
+    assert!(
+        d.message.contains("virtual router id 51 is already used"),
+        "{d}"
+    );
+    assert!(d.location().is_some(), "{d}");
+}
+
+/// Item 7: the password is never printed: not in a rendered error on its own line, nor
+/// when a keepalived file is read as YAML, nor in `Debug` of a failed load.
+#[test]
+fn passwords_are_never_printed() {
+    let secret = "s3cr3tpw";
+    let text = instance_with(&format!(
+        "    authentication {{\n        auth_type MD5 auth_pass {secret}\n    }}\n"
+    ));
+    let error = load_conf("leak.conf", text.as_bytes()).unwrap_err();
+    let shown = format!("{}\n{error}\n{error:?}", error.render());
+    assert!(
+        shown.contains("auth_type MD5 auth_pass ********") && !shown.contains(secret),
+        "{shown}"
+    );
+
+    let text = instance_with(&format!(
+        "    authentication {{\n        auth_pass \"{secret} x\n"
+    ));
+    let error = load_conf("quote.conf", text.as_bytes()).unwrap_err();
+    let shown = format!("{}\n{error:?}", error.render());
+    assert!(!shown.contains(secret), "{shown}");
+
+    let text = instance_with(&format!(
+        "    authentication {{\n        auth_type PASS\n        auth_pass {secret}\n    }}\n"
+    ));
+    let path = std::env::temp_dir().join(format!("vrrpd-leak-{}.conf", std::process::id()));
+    fs::write(&path, &text).unwrap();
+    let error = config::load(&path, Some(Format::Yaml)).unwrap_err();
+    fs::remove_file(&path).unwrap();
+    let shown = format!("{}\n{error}\n{error:?}", error.render());
+    assert!(!shown.contains(secret), "{shown}");
+
+    let yaml = format!(
+        "instances:\n- name: VI_1\n  interface: eth0\n  vrid: 300\n  authentication: {{type: pass, password: {secret}}}\n"
+    );
+    let error = load_conf("leak.yaml", yaml.as_bytes()).unwrap_err();
+    let shown = format!("{}\n{error:?}", error.render());
+    assert!(!shown.contains(secret), "{shown}");
+    let yaml = yaml
+        .replace("vrid: 300", "vrid: 3")
+        .replace(secret, "12345678");
+    let loaded = load_conf("numeric.yaml", yaml.as_bytes()).unwrap();
+    let shown = format!("{:?}", loaded);
+    assert!(!shown.contains("12345678"), "{shown}");
 }

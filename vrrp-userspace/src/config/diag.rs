@@ -114,9 +114,19 @@ impl fmt::Display for Diagnostic {
 
 /// The lines of every file read, to quote them in diagnostics (looked up in constant time,
 /// so rendering many diagnostics stays linear). Secrets are masked before they are stored.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Sources {
     files: HashMap<PathBuf, Vec<String>>,
+}
+
+/// The files and their sizes, never their text (which can hold a secret no reader masked,
+/// such as a keepalived file read as YAML).
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.files.iter().map(|(path, lines)| (path, lines.len())))
+            .finish()
+    }
 }
 
 impl Sources {

@@ -230,7 +230,8 @@ impl Reader<'_> {
 
     /// Records the value of `node` as written, for messages that quote it.
     fn written(&mut self, item: Item, name: &str, field: &str, node: &Node) {
-        if !node.args.is_empty() {
+        // A misplaced `auth_pass` is still a secret.
+        if !node.args.is_empty() && node.keyword.bytes != b"auth_pass" {
             let text: Vec<&str> = node.args.iter().map(|t| t.text.as_str()).collect();
             self.sites.insert_value(item, name, field, &text.join(" "));
         }

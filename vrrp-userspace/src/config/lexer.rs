@@ -107,7 +107,21 @@ fn lex_bytes(
             break;
         }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let (words, end_column) = lex_line(path, index, line)?;
+        let (words, end_column) = match lex_line(path, index, line) {
+            Ok(lexed) => lexed,
+            Err(error) => {
+                // An open quote after `auth_pass`: the rest of the line is the secret.
+                if let Some(span) = &error.span
+                    && line.windows(9).any(|w| w == b"auth_pass")
+                {
+                    sources.mask(&Span {
+                        len: usize::MAX / 2,
+                        ..span.clone()
+                    });
+                }
+                return Err(error);
+            }
+        };
         mask_secrets(&words, sources);
         if words
             .first()

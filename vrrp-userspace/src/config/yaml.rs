@@ -363,7 +363,8 @@ fn sites(file: &Path, text: &str) -> Sites {
             );
         }
         let written = value.trim().trim_matches(|c| c == '"' || c == '\'');
-        let written = (!written.is_empty() && key != "password").then(|| written.to_owned());
+        let written = (!written.is_empty() && !matches!(key, "password" | "authentication"))
+            .then(|| written.to_owned());
         pending.push((key.to_owned(), span(column, key.len()), written));
     }
     flush(&mut sites, section, name, &mut pending);
