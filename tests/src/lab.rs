@@ -76,6 +76,14 @@ pub fn require_tcpdump() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `nft` (nftables), which [`Topology::mute_adverts`] needs.
+pub fn require_nft() -> anyhow::Result<()> {
+    Command::new("nft").arg("--version").output().context(
+        "nft is not installed: `cargo xtask setup` installs it (Debian package nftables)",
+    )?;
+    Ok(())
+}
+
 /// Held while a lab test runs: elections are timed and share two cores badly, so lab tests
 /// run one at a time, also across test binaries (an exclusive `flock` on a file in the
 /// temporary folder; released when the guard drops or the process dies).
@@ -260,6 +268,31 @@ impl Topology {
     /// Sets `eth` of director `n` up or down.
     pub fn set_link(&self, n: usize, eth: &str, up: bool) -> anyhow::Result<()> {
         self.directors[n].ip(&["link", "set", eth, if up { "up" } else { "down" }])
+    }
+
+    /// Stops (`muted`) or lets through again the VRRP adverts (IP protocols 112 and 51) the
+    /// switch forwards *to* director `n` on segment `segment`: with both directors muted
+    /// the segment is split (each side still up, hearing no one); unmuting one side first
+    /// heals it in one direction only. An nftables set of muted ports in the switch's
+    /// bridge `forward` hook; a capture on the bridge still sees every advert sent.
+    pub fn mute_adverts(&self, n: usize, segment: usize, muted: bool) -> anyhow::Result<()> {
+        require_nft()?;
+        let nft = |rule: &str| -> anyhow::Result<()> { self.sw.exec(&["nft", rule]).map(|_| ()) };
+        if !self
+            .sw
+            .exec(&["nft", "list", "tables"])?
+            .contains("bridge lab")
+        {
+            nft("add table bridge lab")?;
+            nft("add set bridge lab muted { type ifname; }")?;
+            nft(
+                "add chain bridge lab forward { type filter hook forward priority 0; policy accept; }",
+            )?;
+            nft("add rule bridge lab forward oifname @muted ip protocol { 51, 112 } drop")?;
+        }
+        let port = format!("d{}e{segment}", n + 1);
+        let verb = if muted { "add" } else { "delete" };
+        nft(&format!("{verb} element bridge lab muted {{ \"{port}\" }}"))
     }
 
     /// The IPv4 /32 addresses (VIPs) director `n` holds, on any interface.
@@ -531,6 +564,27 @@ impl Daemon {
         )
     }
 
+    /// SIGSTOP to the daemon (and keepalived's VRRP child): to its peers it dies without a
+    /// word (no priority-0 advert), but it can be thawed and stopped cleanly afterwards.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT after [`Daemon::freeze`].
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let mut pids = vec![self.child.id().to_string()];
+        if let Ok(pid) = std::fs::read_to_string(self.run_dir.join("vrrp.pid")) {
+            pids.push(pid.trim().to_owned());
+        }
+        let status = Command::new("kill").arg(signal).args(&pids).status()?;
+        ensure!(status.success(), "kill {signal} {pids:?}: {status}");
+        Ok(())
+    }
+
     /// SIGTERM, then wait (bounded) for a clean exit (keepalived's parent exits non-zero
     /// when its child stops on a signal: accepted).
     pub fn stop(&mut self) -> anyhow::Result<()> {
@@ -662,8 +716,19 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts tcpdump on `iface` in `ns`, writing into `dir`, and waits until it listens.
+    /// Starts tcpdump on `iface` in `ns` for VRRP adverts (plain or in AH), writing into
+    /// `dir`, and waits until it listens.
     pub fn start(ns: &NetNs, iface: &str, dir: &Path) -> anyhow::Result<Self> {
+        Self::start_filtered(ns, iface, dir, "ip proto 112 or ip proto 51")
+    }
+
+    /// [`Capture::start`] with a tcpdump filter of the caller's (`"arp or ip proto 112"`).
+    pub fn start_filtered(
+        ns: &NetNs,
+        iface: &str,
+        dir: &Path,
+        filter: &str,
+    ) -> anyhow::Result<Self> {
         require_tcpdump()?;
         let pcap = dir.join(format!("{iface}.pcap"));
         let stderr = dir.join(format!("{iface}.tcpdump.log"));
@@ -674,7 +739,7 @@ impl Capture {
             .args(["-U", "-n", "-s", "0", "-Z", "root"])
             .args(["--time-stamp-precision=micro", "-w"])
             .arg(&pcap)
-            .args(["ip proto 112 or ip proto 51"])
+            .arg(filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&stderr)?)
@@ -747,6 +812,41 @@ pub fn adverts(frames: &[Captured]) -> Vec<SeenAdvert> {
                 src: advert.ip.src(),
                 vrid: advert.vrrp.vrid,
                 priority: advert.vrrp.priority,
+            })
+        })
+        .collect()
+}
+
+/// A gratuitous ARP seen on the wire: who announced which address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenGarp {
+    /// Capture timestamp (since the epoch).
+    pub at: Duration,
+    /// The announcing MAC (the ARP sender), as `ip link` prints it.
+    pub mac: String,
+    pub address: std::net::Ipv4Addr,
+}
+
+/// The gratuitous ARPs among `frames` (sender address = target address), in capture order.
+pub fn gratuitous_arps(frames: &[Captured]) -> Vec<SeenGarp> {
+    use vrrpd::wire::{arp, ethernet};
+    frames
+        .iter()
+        .filter_map(|c| {
+            let (eth, payload) = ethernet::Repr::parse(&c.frame).ok()?;
+            if eth.ethertype != ethernet::ETHERTYPE_ARP {
+                return None;
+            }
+            let arp = arp::Repr::parse(payload).ok()?;
+            (arp.sender_ip == arp.target_ip).then(|| SeenGarp {
+                at: c.at,
+                mac: arp
+                    .sender_mac
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                address: arp.sender_ip,
             })
         })
         .collect()

@@ -7,7 +7,12 @@
 //!   (`vrrp-userspace/tests/scenarios/shared-interface.yaml`);
 //! - VRRPv2 with `advert_int 3`: after the master's priority-0 advert the backup takes over
 //!   after its skew time, measured on the wire (`advert-int-3.yaml`);
-//! - on SIGTERM, `notify` and `notify_stop` are called with the same words.
+//! - on SIGTERM, `notify` and `notify_stop` are called with the same words;
+//! - `preempt_delay`: the hold starts at the first lower-priority advert after coming back
+//!   from FAULT, and a lower master dying during the hold is replaced after master-down
+//!   (`preempt-delay.yaml`);
+//! - a split heals: the master answers a lower-priority master with an advert and
+//!   `garp_lower_prio_repeat` gratuitous ARPs, counted on the wire (`split.yaml`).
 use std::{
     net::{IpAddr, Ipv4Addr},
     thread,
@@ -473,5 +478,416 @@ fn stop_runs_notify_scripts_as_keepalived_does() -> anyhow::Result<()> {
         }
     }
     ensure!(differ.is_empty(), "{}", differ.join("\n"));
+    Ok(())
+}
+
+// --- (d) preempt_delay ------------------------------------------------------------------
+
+const PREEMPT: Layout<'static> = Layout {
+    subnets: &["10.0.3"],
+    directors: 2,
+    clients: &[],
+};
+const PREEMPT_VIP: &str = "10.0.3.100";
+const PREEMPT_VRID: u8 = 101;
+const PREEMPT_DELAY: Duration = Duration::from_secs(8);
+
+/// Master-down interval of the preferred director (150), `advert_int 1`:
+/// 3 x 1 s + (256 - 150)/256 s.
+const MASTER_DOWN_150: Duration = Duration::from_micros(3_414_063);
+
+/// What the preferred director (1) did after its eth0 came back, twice.
+#[derive(Debug, Clone, Copy)]
+struct Preempted {
+    /// Round 1, director 2 alive: from eth0 up to director 1's first advert. keepalived
+    /// holds for `preempt_delay` from the first lower advert heard in BACKUP, accepting
+    /// lower adverts meanwhile, then ignores them: the takeover comes one master-down
+    /// interval after the last advert accepted, `preempt_delay` + 2.4..3.4 s after the
+    /// first (which came within a second of eth0 up).
+    held: Duration,
+    /// Round 2, director 2 frozen during the hold: from director 2's last advert to
+    /// director 1's first (the master-down interval, not the end of the hold).
+    after_silence: Duration,
+    /// Round 2: from eth0 up to director 1's first advert (less than `preempt_delay`).
+    round_2: Duration,
+}
+
+fn since_epoch() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Lists adverts for an error message, relative to `origin`.
+fn show_adverts(seen: &[SeenAdvert], origin: Duration) -> String {
+    seen.iter()
+        .map(|a| {
+            format!(
+                "{:+.3} {} priority {}",
+                a.at.as_secs_f64() - origin.as_secs_f64(),
+                a.src,
+                a.priority
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Director 1 (150, `preempt_delay 8`) is master, director 2 (100) backup. Round 1: eth0
+/// of director 1 goes down (director 2 takes over) and comes back; director 1 must wait
+/// out the hold. Round 2: the same, but director 2 freezes 2.5 s after eth0 is back.
+fn preempt_delay_rounds(tag: &str, sides: [Side; 2]) -> anyhow::Result<Preempted> {
+    let t = Topology::new(tag, &PREEMPT)?;
+    let scratch = Scratch::new(tag)?;
+    let capture = Capture::start(t.switch(), "br0", scratch.path())?;
+    let extra = format!("    preempt_delay {}\n", PREEMPT_DELAY.as_secs());
+    let mut confs = Vec::new();
+    for (n, priority) in PRIORITIES.iter().enumerate() {
+        let conf = vrrp_instance(
+            "VI_1",
+            "eth0",
+            PREEMPT_VRID,
+            *priority,
+            1,
+            &[PREEMPT_VIP],
+            &extra,
+        );
+        confs.push(scratch.write(&format!("d{}.conf", n + 1), &conf)?);
+    }
+    let d1 = Daemon::start(sides[0], t.director(0), &confs[0])?;
+    t.expect("director 1 alone", &[&[PREEMPT_VIP], &[]], &[&d1])?;
+    let d2 = Daemon::start(sides[1], t.director(1), &confs[1])?;
+    thread::sleep(Duration::from_secs(3));
+    let both = [&d1, &d2];
+    t.expect("both running", &[&[PREEMPT_VIP], &[]], &both)?;
+
+    // Round 1.
+    t.set_link(0, "eth0", false)?;
+    t.expect(
+        "round 1, eth0 down on director 1",
+        &[&[], &[PREEMPT_VIP]],
+        &both,
+    )?;
+    thread::sleep(Duration::from_secs(1));
+    let up_1 = since_epoch();
+    t.set_link(0, "eth0", true)?;
+    t.expect_within(
+        "round 1, director 1 preempts after its hold",
+        &[&[PREEMPT_VIP], &[]],
+        &both,
+        Duration::from_secs(25),
+    )?;
+
+    // Round 2.
+    t.set_link(0, "eth0", false)?;
+    t.expect(
+        "round 2, eth0 down on director 1",
+        &[&[], &[PREEMPT_VIP]],
+        &both,
+    )?;
+    thread::sleep(Duration::from_secs(1));
+    let up_2 = since_epoch();
+    t.set_link(0, "eth0", true)?;
+    thread::sleep(Duration::from_millis(2500));
+    d2.freeze()?;
+    // Director 2 keeps its VIP while frozen.
+    let taken = t.expect_within(
+        "round 2, director 2 frozen during the hold",
+        &[&[PREEMPT_VIP], &[PREEMPT_VIP]],
+        &both,
+        Duration::from_secs(15),
+    );
+    d2.thaw()?;
+    taken?;
+    t.expect("round 2, director 2 thawed", &[&[PREEMPT_VIP], &[]], &both)?;
+    let mut daemons = vec![(0, d1), (1, d2)];
+    stop_all(&t, &mut daemons)?;
+
+    let seen: Vec<SeenAdvert> = lab::adverts(&capture.finish()?)
+        .into_iter()
+        .filter(|a| a.vrid == PREEMPT_VRID)
+        .collect();
+    let (d1_addr, d2_addr) = (
+        IpAddr::V4(Ipv4Addr::new(10, 0, 3, 5)),
+        IpAddr::V4(Ipv4Addr::new(10, 0, 3, 6)),
+    );
+    let first_from_d1 = |after: Duration| {
+        seen.iter()
+            .find(|a| a.at > after && a.src == d1_addr && a.priority == PRIORITIES[0])
+            .map(|a| a.at)
+            .with_context(|| {
+                format!(
+                    "no advert from director 1 ({}) after eth0 came back:\n{}",
+                    sides[0],
+                    show_adverts(&seen, after)
+                )
+            })
+    };
+    let took_1 = first_from_d1(up_1)?;
+    let took_2 = first_from_d1(up_2)?;
+    let last_from_d2 = seen
+        .iter()
+        .rfind(|a| a.at > up_2 && a.at < took_2 && a.src == d2_addr)
+        .map(|a| a.at)
+        .with_context(|| {
+            format!(
+                "round 2: no advert from director 2 ({}) between eth0 up and the takeover:\n{}",
+                sides[1],
+                show_adverts(&seen, up_2)
+            )
+        })?;
+    Ok(Preempted {
+        held: took_1 - up_1,
+        after_silence: took_2 - last_from_d2,
+        round_2: took_2 - up_2,
+    })
+}
+
+/// `preempt_delay 8` on the preferred director, whose eth0 flaps (so it comes back from
+/// FAULT to find a lower-priority master): keepalived and vrrpd as director 1 both hold
+/// from the first lower advert and take over one master-down interval after the last
+/// advert they accepted; when that lower master dies during the hold, they take over after
+/// master-down, before the hold would have ended. Measured on the wire.
+#[test]
+fn preempt_delay_holds_from_the_first_lower_advert_as_keepalived_does() -> anyhow::Result<()> {
+    lab::require_keepalived()?;
+    lab::require_tcpdump()?;
+    let _serial = lab::one_at_a_time()?;
+    eprintln!("preempt_delay 8 on director 1 (150), eth0 flapped twice, director 2 (100):");
+    let [vrrpd, keepalived] = both_pairings(preempt_delay_rounds, ["kpv", "kpk"])?;
+    eprintln!(
+        "  round 1, eth0 up to takeover: keepalived {:.3} s, vrrpd {:.3} s\n  round 2, lower \
+         master's last advert to takeover: keepalived {:.3} s, vrrpd {:.3} s (master down \
+         {:.3} s); eth0 up to takeover: keepalived {:.3} s, vrrpd {:.3} s",
+        keepalived.held.as_secs_f64(),
+        vrrpd.held.as_secs_f64(),
+        keepalived.after_silence.as_secs_f64(),
+        vrrpd.after_silence.as_secs_f64(),
+        MASTER_DOWN_150.as_secs_f64(),
+        keepalived.round_2.as_secs_f64(),
+        vrrpd.round_2.as_secs_f64(),
+    );
+    // Round 1: the last accepted advert is within a second before the hold ends, which
+    // starts within a second (and the time to leave FAULT) after eth0 up.
+    let held_window = (
+        PREEMPT_DELAY + MASTER_DOWN_150 - Duration::from_millis(1500),
+        PREEMPT_DELAY + MASTER_DOWN_150 + Duration::from_millis(1500),
+    );
+    for (who, p) in [("keepalived", keepalived), ("vrrpd", vrrpd)] {
+        ensure!(
+            p.held >= held_window.0 && p.held <= held_window.1,
+            "{who} as director 1 took over {:?} after eth0 came back, outside {held_window:?}",
+            p.held
+        );
+        ensure!(
+            p.after_silence.abs_diff(MASTER_DOWN_150) <= Duration::from_millis(400),
+            "{who} as director 1 took over {:?} after the lower master's last advert (master \
+             down {MASTER_DOWN_150:?})",
+            p.after_silence
+        );
+        ensure!(
+            p.round_2 < PREEMPT_DELAY,
+            "{who} as director 1 waited for the end of the hold ({:?} after eth0 up) although \
+             the lower master had gone silent",
+            p.round_2
+        );
+    }
+    // The first lower advert after eth0 up comes at any time within a second.
+    ensure!(
+        vrrpd.held.abs_diff(keepalived.held) <= Duration::from_millis(1200),
+        "round 1: vrrpd held {:?}, keepalived {:?}",
+        vrrpd.held,
+        keepalived.held
+    );
+    ensure!(
+        vrrpd.after_silence.abs_diff(keepalived.after_silence) <= Duration::from_millis(350),
+        "round 2: vrrpd took over {:?} after the last lower advert, keepalived {:?}",
+        vrrpd.after_silence,
+        keepalived.after_silence
+    );
+    Ok(())
+}
+
+// --- (e) a split heals: the master hears a lower-priority master ------------------------
+
+const SPLIT: Layout<'static> = Layout {
+    subnets: &["10.0.4"],
+    directors: 2,
+    clients: &[],
+};
+const SPLIT_VIP: &str = "10.0.4.100";
+const SPLIT_VRID: u8 = 111;
+/// `garp_lower_prio_repeat` of both directors (`garp_lower_prio_delay 0`: no second burst).
+const LOWER_PRIO_REPEAT: usize = 2;
+
+/// What director 1 did for each advert of director 2 it heard while the split healed one
+/// way (director 1 hearing director 2, not the reverse).
+#[derive(Debug, Clone)]
+struct Answered {
+    /// Gratuitous ARPs of director 1 for the VIP within 300 ms of each lower advert.
+    garps: Vec<usize>,
+    /// Delay of director 1's advert after each lower advert (it answers at once).
+    replies: Vec<Duration>,
+}
+
+/// Director 1 (150) master, director 2 (100) backup; adverts muted both ways (a split:
+/// both masters); then director 1 hears director 2 again for 3.5 s (director 2 still deaf),
+/// then both hear each other and director 2 steps down.
+fn split_heal(tag: &str, sides: [Side; 2]) -> anyhow::Result<Answered> {
+    let t = Topology::new(tag, &SPLIT)?;
+    let scratch = Scratch::new(tag)?;
+    let extra =
+        format!("    garp_lower_prio_repeat {LOWER_PRIO_REPEAT}\n    garp_lower_prio_delay 0\n");
+    let mut confs = Vec::new();
+    for (n, priority) in PRIORITIES.iter().enumerate() {
+        // PASS, not AH: with AH keepalived drops the lower master's adverts after a split
+        // as replays (its anti-replay floor is its own send counter, ahead of the other
+        // side's), and so does vrrpd; the answer to a lower advert is then never seen.
+        let conf = vrrp_instance(
+            "VI_1",
+            "eth0",
+            SPLIT_VRID,
+            *priority,
+            1,
+            &[SPLIT_VIP],
+            &extra,
+        )
+        .replace("auth_type AH", "auth_type PASS");
+        confs.push(scratch.write(&format!("d{}.conf", n + 1), &conf)?);
+    }
+    let d1 = Daemon::start(sides[0], t.director(0), &confs[0])?;
+    t.expect("director 1 alone", &[&[SPLIT_VIP], &[]], &[&d1])?;
+    let d2 = Daemon::start(sides[1], t.director(1), &confs[1])?;
+    // Past director 1's second burst of master GARPs (garp_master_delay, 5 s after it
+    // became master), so that every GARP it sends from here on answers a lower advert.
+    thread::sleep(Duration::from_secs(6));
+    let both = [&d1, &d2];
+    t.expect("both running", &[&[SPLIT_VIP], &[]], &both)?;
+    let capture = Capture::start_filtered(
+        t.switch(),
+        "br0",
+        scratch.path(),
+        "arp or ip proto 112 or ip proto 51",
+    )?;
+    let split_at = since_epoch();
+    t.mute_adverts(0, 0, true)?;
+    t.mute_adverts(1, 0, true)?;
+    t.expect("split", &[&[SPLIT_VIP], &[SPLIT_VIP]], &both)?;
+    // Past director 2's own delayed master GARPs, then a few adverts of the split.
+    thread::sleep(Duration::from_secs(6));
+    let heard_at = since_epoch();
+    t.mute_adverts(0, 0, false)?;
+    thread::sleep(Duration::from_millis(3500));
+    let healed_at = since_epoch();
+    t.mute_adverts(1, 0, false)?;
+    t.expect("healed", &[&[SPLIT_VIP], &[]], &both)?;
+    thread::sleep(Duration::from_secs(1));
+    let mut daemons = vec![(0, d1), (1, d2)];
+    stop_all(&t, &mut daemons)?;
+
+    let frames = capture.finish()?;
+    let seen: Vec<SeenAdvert> = lab::adverts(&frames)
+        .into_iter()
+        .filter(|a| a.vrid == SPLIT_VRID)
+        .collect();
+    let d1_mac = t.mac(0, "eth0")?;
+    let garps: Vec<Duration> = lab::gratuitous_arps(&frames)
+        .into_iter()
+        .filter(|g| g.mac == d1_mac && g.address.to_string() == SPLIT_VIP)
+        .map(|g| g.at)
+        .collect();
+    let (d1_addr, d2_addr) = (
+        IpAddr::V4(Ipv4Addr::new(10, 0, 4, 5)),
+        IpAddr::V4(Ipv4Addr::new(10, 0, 4, 6)),
+    );
+    let context = || {
+        let garps: Vec<String> = garps
+            .iter()
+            .map(|g| format!("{:+.3}", g.as_secs_f64() - split_at.as_secs_f64()))
+            .collect();
+        format!(
+            "adverts:\n{}\ndirector 1's GARPs: {}",
+            show_adverts(&seen, split_at),
+            garps.join(" ")
+        )
+    };
+    let early: Vec<&Duration> = garps.iter().filter(|g| **g < heard_at).collect();
+    ensure!(
+        early.is_empty(),
+        "director 1 ({}) sent gratuitous ARPs during the split, before hearing director 2:\n{}",
+        sides[0],
+        context()
+    );
+    let margin = Duration::from_millis(50);
+    let mut answered = Answered {
+        garps: Vec::new(),
+        replies: Vec::new(),
+    };
+    for lower in seen
+        .iter()
+        .filter(|a| a.src == d2_addr && a.at > heard_at + margin && a.at < healed_at - margin)
+    {
+        let window = lower.at..lower.at + Duration::from_millis(300);
+        answered
+            .garps
+            .push(garps.iter().filter(|g| window.contains(g)).count());
+        let reply = seen
+            .iter()
+            .find(|a| a.src == d1_addr && window.contains(&a.at))
+            .with_context(|| {
+                format!(
+                    "director 1 ({}) did not answer the lower advert at {:+.3} with an advert:\n{}",
+                    sides[0],
+                    lower.at.as_secs_f64() - split_at.as_secs_f64(),
+                    context()
+                )
+            })?;
+        answered.replies.push(reply.at - lower.at);
+    }
+    ensure!(
+        answered.garps.len() >= 2,
+        "fewer than 2 adverts of director 2 ({}) while only director 1 heard:\n{}",
+        sides[1],
+        context()
+    );
+    ensure!(
+        answered.garps.iter().all(|n| *n == LOWER_PRIO_REPEAT),
+        "director 1 ({}) sent {:?} gratuitous ARPs after director 2's adverts, not \
+         {LOWER_PRIO_REPEAT} each:\n{}",
+        sides[0],
+        answered.garps,
+        context()
+    );
+    Ok(answered)
+}
+
+/// A split heals: the master (150) hears the other master (100). keepalived answers every
+/// lower-priority advert with an advert of its own and `garp_lower_prio_repeat` gratuitous
+/// ARPs; vrrpd as director 1 must do the same, counted on the wire.
+#[test]
+fn a_master_hearing_a_lower_master_answers_and_refreshes_arp_caches() -> anyhow::Result<()> {
+    lab::require_keepalived()?;
+    lab::require_tcpdump()?;
+    lab::require_nft()?;
+    let _serial = lab::one_at_a_time()?;
+    eprintln!(
+        "split healed one way, director 1 (150) hears director 2 (100), \
+         garp_lower_prio_repeat {LOWER_PRIO_REPEAT}:"
+    );
+    let [vrrpd, keepalived] = both_pairings(split_heal, ["kgv", "kgk"])?;
+    let ms = |d: &[Duration]| {
+        d.iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "  GARPs per lower advert: keepalived {:?}, vrrpd {:?}\n  advert in reply (ms): \
+         keepalived [{}], vrrpd [{}]",
+        keepalived.garps,
+        vrrpd.garps,
+        ms(&keepalived.replies),
+        ms(&vrrpd.replies)
+    );
     Ok(())
 }

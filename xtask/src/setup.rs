@@ -23,9 +23,10 @@ use crate::run::{NIGHTLY, cargo, nightly_cargo, output, rustup_run, status, step
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// Debian packages the tests and the benchmarks use.
-const TEST_PACKAGES: [&str; 7] = [
+const TEST_PACKAGES: [&str; 8] = [
     "keepalived",
     "tcpdump",
+    "nftables",
     "tshark",
     "iproute2",
     "iputils-ping",
