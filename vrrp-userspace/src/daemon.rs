@@ -200,6 +200,9 @@ pub fn format_status(s: &InstanceStatus) -> String {
     text
 }
 
+/// How long the daemon waits for a `vrrpd status` client to take its answer.
+const STATUS_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The daemon: the controller with the live platform, and the clock it runs on.
 #[derive(Debug)]
 pub struct Daemon {
@@ -425,7 +428,9 @@ impl Daemon {
                 out.push('\n');
             }
         }
-        let _ = stream.write_all(out.as_bytes()).await;
+        // Served inside the event loop: a client that connects and never reads must not
+        // hold the daemon up (the answer can exceed the socket's buffer).
+        let _ = tokio::time::timeout(STATUS_WRITE_TIMEOUT, stream.write_all(out.as_bytes())).await;
     }
 
     /// The last valid advert the kernel saw for `slot`, as of kernel time `at_ns`.

@@ -405,6 +405,38 @@ fn logs_have_no_colour_codes_unless_on_a_terminal() {
     assert!(!text.contains('\u{1b}'), "{text:?}");
 }
 
+/// On a terminal (a pseudo-terminal from util-linux's `script`), colours are on.
+#[test]
+fn logs_are_coloured_on_a_terminal() {
+    let inner = if is_root() {
+        format!("setpriv --bounding-set=-all --inh-caps=-all -- {VRRPD} run -i nosuch0")
+    } else {
+        format!("{VRRPD} run -i nosuch0")
+    };
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs");
+    let text = stdout(&out);
+    assert!(text.contains("Starting vrrpd"), "{text}");
+    assert!(text.contains('\u{1b}'), "{text:?}");
+}
+
+/// `--log journald` works where the journal runs, and says so clearly where it does not.
+#[test]
+fn journald_logging_needs_the_journal() {
+    let out = run(vrrpd(&["run", "-i", "nosuch0", "--log", "journald"]));
+    assert_eq!(out.status.code(), Some(1));
+    let missing = stderr(&out).contains("connecting to the systemd journal");
+    assert_eq!(
+        missing,
+        !Path::new("/run/systemd/journal/socket").exists(),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn log_level_chooses_what_is_logged() {
     let quiet = run(vrrpd(&["run", "-i", "nosuch0", "--log-level", "warn"]));
