@@ -445,9 +445,11 @@ pub const fn skew_ns(version: u8, priority: u8, interval_cs: u16) -> u64 {
     (256 - priority as u64) * unit_ns / 256
 }
 
-// `aya::Pod` is an unsafe trait: this module is the one place vrrp-common needs `unsafe`.
 #[cfg(feature = "user")]
-#[allow(unsafe_code)]
+#[allow(
+    unsafe_code,
+    reason = "`aya::Pod` is an unsafe trait: this module is the one place vrrp-common needs `unsafe`"
+)]
 mod pod {
     // SAFETY: all of these are `#[repr(C)]`, made only of integers and integer arrays,
     // with explicit padding (no holes), so every bit pattern is valid.

@@ -11,10 +11,13 @@
 //! packet).
 #![no_std]
 #![no_main]
-// SAFETY (crate-wide): eBPF programs read packet memory and map values through raw
-// pointers; every packet read goes through `parse::ptr_at` / `bpf_xdp_load_bytes` with the
-// bounds the verifier also checks, and every map pointer comes from a successful lookup.
-#![allow(unsafe_code)]
+// SAFETY (crate-wide): every packet read goes through `parse::ptr_at` /
+// `bpf_xdp_load_bytes` with the bounds the verifier also checks, and every map pointer comes
+// from a successful lookup.
+#![allow(
+    unsafe_code,
+    reason = "eBPF programs read packet memory and map values through raw pointers"
+)]
 
 mod diag;
 mod hmac;
