@@ -240,7 +240,7 @@ async fn handles(
             )
         })?;
     let mut vip_ifindex = Vec::new();
-    for vip in &inst.virtual_addresses {
+    for vip in inst.all_addresses() {
         vip_ifindex.push(match &vip.dev {
             Some(dev) if *dev != inst.interface => {
                 nl.link(dev)

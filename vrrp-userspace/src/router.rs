@@ -30,7 +30,8 @@ pub struct Handles {
     pub mac: [u8; 6],
     /// The address adverts are sent from.
     pub own: IpAddr,
-    /// The interface index of each virtual address (its `dev`, else the instance's).
+    /// The interface index of each virtual address, advertised then excluded (its `dev`,
+    /// else the instance's).
     pub vip_ifindex: Vec<u32>,
 }
 
@@ -97,6 +98,7 @@ impl VirtualRouter {
                 .map(|a| (a.kind, Password::new(a.password.as_bytes()))),
             vips: inst
                 .all_addresses()
+                // One interface per address, advertised then excluded (`daemon::handles`).
                 .zip(
                     handles
                         .vip_ifindex
