@@ -83,12 +83,13 @@ impl Diagnostic {
                 span.line,
                 span.column
             );
-            if let Some(text) = sources.line(&span.file, span.line) {
+            if let Some(line) = sources.line(&span.file, span.line) {
                 let number = span.line.to_string();
                 let pad = " ".repeat(number.len());
+                let (text, column) = excerpt(&line, span.column);
                 let indent: String = text
                     .chars()
-                    .take(span.column.saturating_sub(1))
+                    .take(column.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 let _ = writeln!(out, "{pad} |");
@@ -101,6 +102,35 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// How much of a long line [`Diagnostic::render`] quotes: a window around the column.
+const QUOTE_BEFORE: usize = 40;
+const QUOTE_WIDTH: usize = 100;
+
+/// `line`, or for a line longer than [`QUOTE_WIDTH`] characters a window of it around
+/// `column` (with `…` where it was cut), and the column within what is returned: a 6 MB
+/// line is quoted as a hundred characters, not echoed whole.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars = line.chars().count();
+    if chars <= QUOTE_WIDTH {
+        return (line.to_owned(), column);
+    }
+    let start = column
+        .saturating_sub(1)
+        .saturating_sub(QUOTE_BEFORE)
+        .min(chars - QUOTE_WIDTH);
+    let end = (start + QUOTE_WIDTH).min(chars);
+    let mut text: String = line.chars().skip(start).take(end - start).collect();
+    let mut column = column - start;
+    if start > 0 {
+        text.insert(0, '…');
+        column += 1;
+    }
+    if end < chars {
+        text.push('…');
+    }
+    (text, column)
 }
 
 impl fmt::Display for Diagnostic {
@@ -217,5 +247,26 @@ impl Sites {
             .get(&(item, name.to_owned(), field.to_owned()))
             .or_else(|| self.map.get(&(item, name.to_owned(), String::new())))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_quoted_as_a_window_around_the_column() {
+        let line = "a { ".repeat(5000);
+        let (text, column) = excerpt(&line, 10_001);
+        assert_eq!(text.chars().count(), QUOTE_WIDTH + 2);
+        assert!(text.starts_with('…') && text.ends_with('…'));
+        // The caret still points at the same character.
+        assert_eq!(text.chars().nth(column - 1), line.chars().nth(10_000));
+        // Near either end, and past the end.
+        assert_eq!(excerpt(&line, 1), (format!("{}…", &line[..QUOTE_WIDTH]), 1));
+        let (tail, column) = excerpt(&line, line.len() + 1);
+        assert!(tail.starts_with('…') && !tail.ends_with('…'));
+        assert_eq!(column, QUOTE_WIDTH + 2);
+        assert_eq!(excerpt("short", 3), ("short".to_owned(), 3));
     }
 }
