@@ -86,7 +86,7 @@ impl Diagnostic {
             if let Some(line) = sources.line(&span.file, span.line) {
                 let number = span.line.to_string();
                 let pad = " ".repeat(number.len());
-                let (text, column) = excerpt(&line, span.column);
+                let (text, column) = excerpt(line, span.column);
                 let indent: String = text
                     .chars()
                     .take(column.saturating_sub(1))
