@@ -588,6 +588,31 @@ impl Daemon {
     /// SIGTERM, then wait (bounded) for a clean exit (keepalived's parent exits non-zero
     /// when its child stops on a signal: accepted).
     pub fn stop(&mut self) -> anyhow::Result<()> {
+        self.stop_with("-TERM")
+    }
+
+    /// Sends `signal` (`"-QUIT"`) to the daemon's main process only (keepalived's parent
+    /// forwards to its children), without waiting.
+    pub fn kill(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()?;
+        ensure!(
+            status.success(),
+            "kill {signal} {}: {status}",
+            self.child.id()
+        );
+        Ok(())
+    }
+
+    /// Whether the daemon's main process is still running.
+    pub fn running(&mut self) -> anyhow::Result<bool> {
+        Ok(self.child.try_wait()?.is_none())
+    }
+
+    /// [`Daemon::stop`] with another signal, which must end the daemon as cleanly.
+    pub fn stop_with(&mut self, signal: &str) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
             ensure!(
                 status.success() || self.side == Side::Keepalived,
@@ -596,16 +621,13 @@ impl Daemon {
             );
             return Ok(());
         }
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()?;
+        self.kill(signal)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
                 ensure!(
                     status.success() || self.side == Side::Keepalived,
-                    "exited with {status}\n{}",
+                    "exited with {status} on {signal}\n{}",
                     self.tail()
                 );
                 return Ok(());

@@ -27,7 +27,7 @@ use crate::{
     netlink::Netlink,
     platform::Platform,
     router::{Handles, VirtualRouter},
-    sys::PacketSocket,
+    sys::{GroupMembership, PacketSocket},
 };
 
 /// The real world: the XDP program's maps, rtnetlink, packet sockets, `/bin/sh`, tracing.
@@ -36,6 +36,8 @@ pub struct Live {
     dp: Dataplane,
     nl: Netlink,
     sockets: HashMap<String, PacketSocket>,
+    /// VRRP's multicast group joined on every VRRP interface, for the daemon's lifetime.
+    _groups: Vec<GroupMembership>,
 }
 
 impl Platform for Live {
@@ -262,6 +264,19 @@ async fn handles(
     ))
 }
 
+/// The address families (IPv6: true) of the instances on `interface`.
+fn families_on(config: &Config, interface: &str) -> Vec<bool> {
+    let mut families: Vec<bool> = config
+        .instances
+        .iter()
+        .filter(|i| i.interface == interface)
+        .map(|i| i.virtual_addresses.iter().any(|v| v.address.is_ipv6()))
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    families
+}
+
 impl Daemon {
     /// Prepares everything (interfaces, program, kernel maps, leftover VIPs); nothing is
     /// started yet.
@@ -288,16 +303,30 @@ impl Daemon {
         interfaces.sort_unstable();
         interfaces.dedup();
         let mut sockets = HashMap::new();
+        let mut groups = Vec::new();
         for name in interfaces {
             let mode = dp.attach_preferring_driver(name)?;
             tracing::info!(interface = name, %mode, "XDP program attached to {name} ({mode} mode)");
-            sockets.insert(
-                name.to_owned(),
-                PacketSocket::open(name)
-                    .with_context(|| format!("opening a packet socket on {name}"))?,
-            );
+            let socket = PacketSocket::open(name)
+                .with_context(|| format!("opening a packet socket on {name}"))?;
+            for v6 in families_on(config, name) {
+                groups.push(
+                    GroupMembership::join(socket.if_index(), v6).with_context(|| {
+                        format!(
+                            "joining {} on {name}",
+                            if v6 { "ff02::12" } else { "224.0.0.18" }
+                        )
+                    })?,
+                );
+            }
+            sockets.insert(name.to_owned(), socket);
         }
-        let live = Live { dp, nl, sockets };
+        let live = Live {
+            dp,
+            nl,
+            sockets,
+            _groups: groups,
+        };
         let mut controller = Controller::new(config, all, links, live);
         let installs: Vec<_> = controller
             .routers()
@@ -532,10 +561,7 @@ impl Daemon {
         let mut kernel_logs = crate::sys::async_fd(self.controller.platform().dp.kernel_logs_fd())
             .context("watching the XDP program's log")?;
         let mut link_changes = Netlink::watch_links().context("watching link changes")?;
-        let mut sigterm =
-            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let mut sigint =
-            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut signals = Signals::install()?;
         let mut lost_check = tokio::time::interval(Duration::from_secs(1));
         self.controller.handle(Input::Start, self.now()).await;
         loop {
@@ -570,11 +596,25 @@ impl Daemon {
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     self.serve_status(stream).await;
                 }
-                _ = sigterm.recv() => break,
-                _ = sigint.recv() => break,
+                Some(received) = signals.next() => match received {
+                    Received::Stop(name) => {
+                        tracing::info!("{name}: stopping");
+                        break;
+                    }
+                    Received::Reload => tracing::warn!(
+                        "SIGHUP: vrrpd cannot reload its configuration yet; still running the \
+                         configuration it started with (restart it to apply a new one)"
+                    ),
+                    Received::Dump(name) => {
+                        for status in self.status() {
+                            if let Ok(line) = serde_json::to_string(&status) {
+                                tracing::info!("{name}: {line}");
+                            }
+                        }
+                    }
+                },
             }
         }
-        tracing::info!("stopping");
         self.controller.handle(Input::Stop, self.now()).await;
         for r in self.controller.routers() {
             if let Ok(counters) = self.controller.platform().dp.instance_counters(r.slot) {
@@ -584,6 +624,65 @@ impl Daemon {
         self.controller.platform_mut().dp.detach_all()?;
         tracing::info!("stopped: VIPs removed, XDP program detached");
         Ok(())
+    }
+}
+
+/// What a signal asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Received {
+    /// Leave cleanly, as on SIGTERM (priority 0, VIPs removed, `notify_stop`).
+    Stop(&'static str),
+    /// SIGHUP, keepalived's reload.
+    Reload,
+    /// SIGUSR1/SIGUSR2, keepalived's data and stats dumps: the status, into the log.
+    Dump(&'static str),
+}
+
+/// Every signal whose default action would end the process without a word, so that none
+/// leaves VIPs behind: the ones that can be caught are forwarded here (SIGKILL and the
+/// hardware faults cannot be; SIGPIPE is ignored by the Rust runtime).
+struct Signals {
+    received: tokio::sync::mpsc::UnboundedReceiver<Received>,
+}
+
+impl Signals {
+    const ALL: [(i32, Received); 15] = [
+        (libc::SIGTERM, Received::Stop("SIGTERM")),
+        (libc::SIGINT, Received::Stop("SIGINT")),
+        (libc::SIGQUIT, Received::Stop("SIGQUIT")),
+        (libc::SIGALRM, Received::Stop("SIGALRM")),
+        (libc::SIGVTALRM, Received::Stop("SIGVTALRM")),
+        (libc::SIGPROF, Received::Stop("SIGPROF")),
+        (libc::SIGIO, Received::Stop("SIGIO")),
+        (libc::SIGPWR, Received::Stop("SIGPWR")),
+        (libc::SIGXCPU, Received::Stop("SIGXCPU")),
+        (libc::SIGXFSZ, Received::Stop("SIGXFSZ")),
+        (libc::SIGSTKFLT, Received::Stop("SIGSTKFLT")),
+        (libc::SIGTRAP, Received::Stop("SIGTRAP")),
+        (libc::SIGHUP, Received::Reload),
+        (libc::SIGUSR1, Received::Dump("SIGUSR1")),
+        (libc::SIGUSR2, Received::Dump("SIGUSR2")),
+    ];
+
+    fn install() -> anyhow::Result<Self> {
+        let (tx, received) = tokio::sync::mpsc::unbounded_channel();
+        for (number, meaning) in Self::ALL {
+            let mut stream = signal(SignalKind::from_raw(number))
+                .with_context(|| format!("installing a handler for signal {number}"))?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if tx.send(meaning).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(Self { received })
+    }
+
+    async fn next(&mut self) -> Option<Received> {
+        self.received.recv().await
     }
 }
 

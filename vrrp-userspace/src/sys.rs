@@ -1,5 +1,6 @@
 //! The raw system calls vrrpd makes beyond what its libraries wrap: sending whole Ethernet
-//! frames on an interface (AF_PACKET) and entering another network namespace. This module
+//! frames on an interface (AF_PACKET), joining the VRRP multicast group on an interface, and
+//! entering another network namespace. This module
 //! and the eBPF crate are the only places with `unsafe`.
 #![allow(
     unsafe_code,
@@ -47,6 +48,11 @@ impl PacketSocket {
         Ok(Self { fd, if_index })
     }
 
+    /// The index of the interface the socket sends on.
+    pub fn if_index(&self) -> u32 {
+        self.if_index
+    }
+
     /// Sends one frame (destination MAC and all) out of the interface.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
@@ -71,6 +77,59 @@ impl PacketSocket {
         } else {
             Ok(())
         }
+    }
+}
+
+/// VRRP's multicast group (RFC 5798 §5.1.1.2 and §5.1.2.2).
+pub const VRRP_GROUP_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(224, 0, 0, 18);
+pub const VRRP_GROUP_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// Membership of VRRP's multicast group on one interface, as keepalived holds it: the
+/// interface's multicast filter then passes the adverts (a NIC filtering multicast would
+/// otherwise never hand them to XDP) and the kernel answers IGMP/MLD queries for it. Held
+/// while the value lives (a UDP socket that is never read: the XDP program takes the
+/// adverts before the stack).
+#[derive(Debug)]
+pub struct GroupMembership {
+    _socket: std::net::UdpSocket,
+}
+
+impl GroupMembership {
+    /// Joins 224.0.0.18 (`v6` false) or ff02::12 on interface `if_index`.
+    pub fn join(if_index: u32, v6: bool) -> io::Result<Self> {
+        use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
+        if v6 {
+            let socket = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0))?;
+            socket.join_multicast_v6(&VRRP_GROUP_V6, if_index)?;
+            return Ok(Self { _socket: socket });
+        }
+        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        // The standard library joins IPv4 groups by interface address; by index here, so
+        // that an address shared by two interfaces cannot pick the wrong one.
+        let request = libc::ip_mreqn {
+            imr_multiaddr: libc::in_addr {
+                s_addr: u32::from(VRRP_GROUP_V4).to_be(),
+            },
+            imr_address: libc::in_addr { s_addr: 0 },
+            imr_ifindex: i32::try_from(if_index)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+        };
+        // SAFETY: `request` is a valid ip_mreqn for the duration of the call, and the length
+        // passed is its size.
+        let done = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_ADD_MEMBERSHIP,
+                std::ptr::from_ref(&request).cast(),
+                size_of::<libc::ip_mreqn>() as libc::socklen_t,
+            )
+        };
+        if done < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { _socket: socket })
     }
 }
 
