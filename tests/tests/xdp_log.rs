@@ -59,8 +59,10 @@ fn timer_failure_logs_slot_helper_and_code() -> anyhow::Result<()> {
         "nothing logged when all is well"
     );
 
-    // Without a userspace reference to the runtime map the kernel refuses new timers.
-    dp.close_runtime_map();
+    // Without a userspace reference to the timer map the kernel refuses to create the
+    // program's timer (a fresh program: the one above has its timer already).
+    let mut dp = dataplane(KernelState::BACKUP)?;
+    dp.close_timer_map();
     let slot = SLOT + 1;
     let attempts = 16;
     for _ in 0..attempts {

@@ -3,9 +3,10 @@
 //! Instances live in slots (0..[`MAX_INSTANCES`]) chosen by the controller:
 //! - [`SLOTS_MAP`]: hash `InstanceKey → u32 slot`, the program's lookup;
 //! - [`CONFIG_MAP`]: array of [`InstanceConfig`], written by the controller only;
-//! - [`RUNTIME_MAP`]: array of [`Runtime`] (the master-down `bpf_timer` and what the program
-//!   learns), written by the program only. An array, so a controller update of the slot
-//!   never frees the timer;
+//! - [`RUNTIME_MAP`]: array of [`Runtime`] (the master-down deadline and what the program
+//!   learns), written by the program only;
+//! - [`TIMER_MAP`]: array of one element holding the program's only `bpf_timer`, which
+//!   fires at the earliest master-down deadline of all slots (see [`MasterDown`]);
 //! - [`SEQUENCE_MAP`]: mmapable array of `u64`, the AH sequence counter of each instance,
 //!   shared by the program (receiving) and the controller's sender (one counter per
 //!   instance, as keepalived keeps);
@@ -18,6 +19,8 @@ pub const SLOTS_MAP: &str = "SLOTS";
 pub const CONFIG_MAP: &str = "CONFIG";
 /// Name of the per-slot runtime array (timer and learned state).
 pub const RUNTIME_MAP: &str = "RUNTIME";
+/// Name of the one-element array holding the master-down `bpf_timer` all slots share.
+pub const TIMER_MAP: &str = "TIMER";
 /// Name of the per-slot AH sequence counter array (mmapable).
 pub const SEQUENCE_MAP: &str = "SEQUENCE";
 /// Name of the event ring buffer.
@@ -259,11 +262,33 @@ pub struct Learned {
     pub _pad2: [u8; 4],
 }
 
-/// The runtime value as userspace reads it: the kernel's `bpf_timer` is opaque here.
+/// A slot's master-down timer, as a deadline. The program keeps one `bpf_timer` for all
+/// slots (in [`TIMER_MAP`]), armed for the earliest pending deadline: a `bpf_timer` per
+/// slot costs one kernel allocation each, and the kernel can refuse those
+/// (`bpf_timer_init` allocates with `kmalloc_nolock`, which fails with ENOMEM once the
+/// slab has no free object and no page can be taken without a lock; see
+/// docs/dataplane.md).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MasterDown {
+    /// `CLOCK_MONOTONIC` nanoseconds at which the master is down; 0: not armed.
+    pub deadline_ns: u64,
+    /// The deadline that last fired (equal to `deadline_ns` once it fired, until re-armed).
+    pub fired_ns: u64,
+}
+
+impl MasterDown {
+    /// Armed and not yet fired.
+    pub const fn pending(&self) -> bool {
+        self.deadline_ns != 0 && self.deadline_ns != self.fired_ns
+    }
+}
+
+/// The runtime value of a slot, written by the program.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Runtime {
-    pub timer: [u64; 2],
+    pub master_down: MasterDown,
     pub learned: Learned,
 }
 
@@ -271,7 +296,10 @@ impl Runtime {
     /// All zero: nothing learned, no prediction.
     pub const fn zeroed() -> Self {
         Self {
-            timer: [0; 2],
+            master_down: MasterDown {
+                deadline_ns: 0,
+                fired_ns: 0,
+            },
             learned: Learned {
                 master_address: [0; 16],
                 last_valid_ns: 0,
@@ -364,12 +392,36 @@ pub mod control {
     pub const ARM: u32 = 1;
     /// Cancel the slot's master-down timer.
     pub const CANCEL: u32 = 2;
+    /// Initialise the shared master-down `bpf_timer` (no slot armed): the controller
+    /// checks at start that the kernel can give it one.
+    pub const INIT: u32 = 3;
+
+    /// Which timer helper failed, in [`refused`]'s return value.
+    pub const STEP_INIT: u32 = 0;
+    pub const STEP_START: u32 = 1;
+    /// Set in the control program's return value when a timer helper failed.
+    pub const REFUSED: u32 = 0x1_0000;
+
+    /// The control program's return value when timer helper `step` ([`STEP_INIT`],
+    /// [`STEP_START`]) returned `code` (a negative errno): userspace gets the errno.
+    pub const fn refused(step: u32, code: i64) -> u32 {
+        REFUSED | (step << 12) | ((code.unsigned_abs() & 0xfff) as u32)
+    }
+
+    /// The helper and errno in a return value of [`refused`], if it is one.
+    pub const fn decode(value: u32) -> Option<(u32, i32)> {
+        if value & REFUSED == 0 {
+            return None;
+        }
+        Some(((value >> 12) & 0xf, (value & 0xfff) as i32))
+    }
 }
 
 const _: () = assert!(size_of::<InstanceKey>() == 8);
 const _: () = assert!(size_of::<InstanceConfig>() == 340);
 const _: () = assert!(size_of::<Learned>() == 312);
 const _: () = assert!(size_of::<Runtime>() == 328);
+const _: () = assert!(size_of::<MasterDown>() == 16);
 const _: () = assert!(size_of::<Event>() == 48);
 const _: () = assert!(size_of::<Control>() == 24);
 const _: () = assert!(size_of::<KernelState>() == 1 && align_of::<KernelState>() == 1);

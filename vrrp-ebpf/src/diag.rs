@@ -27,9 +27,12 @@ pub fn due(n: u64) -> bool {
 
 /// Which timer helper failed.
 pub mod timer_step {
-    pub const INIT: u32 = 0;
-    pub const START: u32 = 1;
+    pub use vrrp_common::maps::control::{STEP_INIT as INIT, STEP_START as START};
 }
+
+/// The "slot" of a failure of the shared timer itself (initialising it, re-arming it in
+/// its callback), which no slot caused.
+pub const SHARED_TIMER: u32 = u32::MAX;
 
 /// Maps whose refusal [`map_refused`] reports.
 pub mod map_id {
@@ -39,7 +42,8 @@ pub mod map_id {
 
 /// A master-down timer of `slot` failed: `bpf_timer_init` or `bpf_timer_start`
 /// ([`timer_step`]) returned `code` (a negative errno); `count` is the slot's
-/// `timer_errors` on this CPU. A BPF global function: verified once.
+/// `timer_errors` on this CPU (the global one for [`SHARED_TIMER`]). A BPF global
+/// function: verified once.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn vrrp_log_timer_error(slot: u32, step: u32, code: i64, count: u64) -> i32 {
@@ -48,14 +52,24 @@ pub extern "C" fn vrrp_log_timer_error(slot: u32, step: u32, code: i64, count: u
     } else {
         "bpf_timer_start"
     };
-    error!(
-        &(),
-        "slot {}: master-down timer not armed: {} returned {} (timer_errors of the slot on this CPU: {})",
-        slot,
-        helper,
-        code,
-        count
-    );
+    if slot == SHARED_TIMER {
+        error!(
+            &(),
+            "shared master-down timer not armed: {} returned {} (timer_errors on this CPU: {})",
+            helper,
+            code,
+            count
+        );
+    } else {
+        error!(
+            &(),
+            "slot {}: master-down timer not armed: {} returned {} (timer_errors of the slot on this CPU: {})",
+            slot,
+            helper,
+            code,
+            count
+        );
+    }
     0
 }
 

@@ -11,6 +11,12 @@
 //! packet).
 #![no_std]
 #![no_main]
+// `atomic_xadd`: `AtomicU64` has no read-modify-write operations on the BPF target.
+#![feature(core_intrinsics)]
+#![allow(
+    internal_features,
+    reason = "core::intrinsics::atomic_xadd, for the shared timer's change counter"
+)]
 // SAFETY (crate-wide): every packet read goes through `parse::ptr_at` /
 // `bpf_xdp_load_bytes` with the bounds the verifier also checks, and every map pointer comes
 // from a successful lookup.
@@ -34,7 +40,7 @@ use aya_ebpf::{
 use vrrp_common::{
     counters::{self, Counter},
     maps::{
-        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, Learned, MAX_INSTANCES,
+        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, MAX_INSTANCES, Runtime,
         TEMPLATE_LEN,
     },
 };
@@ -56,16 +62,25 @@ static SLOTS: HashMap<InstanceKey, u32, { MAX_INSTANCES as usize }> = HashMap::n
 #[btf_map]
 static CONFIG: Array<InstanceConfig, { MAX_INSTANCES as usize }> = Array::new();
 
-/// The kernel's runtime value: the master-down timer, then what the program learns. The
-/// layout matches `vrrp_common::maps::Runtime`, whose opaque `[u64; 2]` is this timer.
+/// The kernel's runtime value: the slot's master-down deadline, then what the program
+/// learns (`vrrp_common::maps::Runtime`; no `bpf_timer` per slot, see [`timer`]).
+pub type RuntimeValue = Runtime;
+
+/// The one master-down `bpf_timer` of the program, armed for the earliest pending deadline
+/// of all slots ([`timer`]), with what its writers and its callback coordinate through.
 #[repr(C)]
 #[derive(Debug)]
-pub struct RuntimeValue {
+pub struct SharedTimer {
     pub timer: bpf_timer,
-    pub learned: Learned,
+    /// The deadline the timer was last started for by its callback (0: none pending).
+    pub scheduled_ns: u64,
+    /// Incremented by every writer that armed a deadline the timer might not cover.
+    pub changes: u64,
 }
 
-const _: () = assert!(size_of::<RuntimeValue>() == size_of::<vrrp_common::maps::Runtime>());
+/// The shared master-down timer (one element).
+#[btf_map]
+static TIMER: Array<SharedTimer, 1> = Array::new();
 
 /// Per-slot runtime, written by this program.
 #[btf_map]
@@ -102,7 +117,8 @@ pub fn vrrp(ctx: XdpContext) -> u32 {
 }
 
 /// Control program: run by the controller with `BPF_PROG_TEST_RUN` to arm or cancel a
-/// master-down timer (only BPF programs can). Never attached to an interface.
+/// master-down timer (only BPF programs can start `bpf_timer`s). Never attached to an
+/// interface.
 #[xdp]
 pub fn vrrp_control(ctx: XdpContext) -> u32 {
     timer::control(&ctx)

@@ -651,7 +651,9 @@ pub extern "C" fn vrrp_decide(
         timer::set_sequence(slot, u64::from(advert.sequence) + 1);
     }
     if let Some(delay) = d.arm_ns {
-        timer::arm(slot, rt, delay);
+        // A failure is counted and logged by `arm`; the deadline is kept for the
+        // controller's userspace fallback.
+        let _ = timer::arm(slot, rt, delay);
     }
     if d.event != 0 {
         emit(Event {

@@ -25,8 +25,8 @@ use vrrp_common::{
     counters::{self, Counter},
     maps::{
         AuthType, CONFIG_MAP, CONTROL_MAGIC, Control, EVENTS_MAP, Event, InstanceConfig,
-        InstanceKey, KernelState, MAX_INSTANCES, RUNTIME_MAP, Runtime, SEQUENCE_MAP, SLOTS_MAP,
-        VrrpVersion, control,
+        InstanceKey, KernelState, MAX_INSTANCES, MasterDown, RUNTIME_MAP, Runtime, SEQUENCE_MAP,
+        SLOTS_MAP, TIMER_MAP, VrrpVersion, control,
     },
 };
 
@@ -80,6 +80,17 @@ pub enum DataplaneError {
     Mmap(#[source] std::io::Error),
     #[error("the control program refused {what} for slot {slot}")]
     Control { what: &'static str, slot: u32 },
+    /// A timer helper failed in the kernel; `errno` is what it returned (negated).
+    #[error(
+        "the kernel refused {what} for slot {slot}: {helper} returned -{errno} ({})",
+        std::io::Error::from_raw_os_error(*errno)
+    )]
+    Timer {
+        what: &'static str,
+        slot: u32,
+        helper: &'static str,
+        errno: i32,
+    },
     #[error("running the program on a test frame failed: {0}")]
     TestRun(#[source] ProgramError),
     #[error("reading the XDP program's log failed: {0}")]
@@ -340,13 +351,12 @@ impl Dataplane {
         }
     }
 
-    /// Installs instance `config` in `slot`: its configuration, a fresh runtime (the timer
-    /// is kept, the learned state cleared), AH counter 0, then its key (from this moment
-    /// the program looks at its adverts).
+    /// Installs instance `config` in `slot`: its configuration, a fresh runtime (no
+    /// master-down deadline, the learned state cleared), AH counter 0, then its key (from
+    /// this moment the program looks at its adverts).
     pub fn install(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
         Self::check_slot(slot)?;
         self.write_config(slot, config)?;
-        // The kernel keeps the bpf_timer field on updates of an array element.
         self.array_mut::<Runtime>(RUNTIME_MAP)?
             .set(slot, Runtime::zeroed(), 0)
             .map_err(map_error(RUNTIME_MAP))?;
@@ -370,13 +380,13 @@ impl Dataplane {
             .map_err(map_error(CONFIG_MAP))
     }
 
-    /// Closes this process's descriptor of the runtime map. The kernel then refuses to
-    /// initialise its timers (`EPERM`: a map holding timers must be held by userspace or
-    /// pinned), which is how the tests reach the program's timer-failure path. The daemon
-    /// never calls it; [`Self::runtime`] and [`Self::install`] fail afterwards.
+    /// Closes this process's descriptor of the timer map. The kernel then refuses to
+    /// initialise its timer (`EPERM`: a map holding timers must be held by userspace or
+    /// pinned), which is how the tests reach the program's timer-failure path and the
+    /// daemon's userspace fallback. The daemon never calls it.
     #[doc(hidden)]
-    pub fn close_runtime_map(&mut self) {
-        drop(self.ebpf.take_map(RUNTIME_MAP));
+    pub fn close_timer_map(&mut self) {
+        drop(self.ebpf.take_map(TIMER_MAP));
     }
 
     /// Tells the program the instance's new state.
@@ -435,6 +445,19 @@ impl Dataplane {
         self.control(slot, control::ARM, nanos, "arming the master-down timer")
     }
 
+    /// Makes sure the program's master-down timer (one `bpf_timer` for all slots) exists:
+    /// the kernel allocates it here, once. Fails if the kernel refuses (the error names the
+    /// helper and its errno in the program's log line; `timer_errors` counts it).
+    pub fn init_timer(&self) -> Result<(), DataplaneError> {
+        self.control(0, control::INIT, 0, "initialising the master-down timer")
+    }
+
+    /// `slot`'s master-down deadline as the program keeps it (whether or not its timer
+    /// could be armed: adverts keep moving it).
+    pub fn master_down(&self, slot: u32) -> Result<MasterDown, DataplaneError> {
+        Ok(self.runtime(slot)?.master_down)
+    }
+
     /// Cancels `slot`'s master-down timer (leaving BACKUP).
     pub fn cancel_timer(&self, slot: u32) -> Result<(), DataplaneError> {
         self.control(slot, control::CANCEL, 0, "cancelling the master-down timer")
@@ -468,6 +491,18 @@ impl Dataplane {
             .map_err(DataplaneError::TestRun)?;
         if result.return_value == XDP_PASS {
             Ok(())
+        } else if let Some((step, errno)) = control::decode(result.return_value) {
+            let helper = if step == control::STEP_INIT {
+                "bpf_timer_init"
+            } else {
+                "bpf_timer_start"
+            };
+            Err(DataplaneError::Timer {
+                what,
+                slot,
+                helper,
+                errno,
+            })
         } else {
             Err(DataplaneError::Control { what, slot })
         }
