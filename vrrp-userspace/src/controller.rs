@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::Config,
     fsm::{Action, Event, Note, State},
-    platform::Platform,
+    platform::{KernelDeadline, Platform},
     router::{Handles, VirtualRouter},
     sync::{self, Group, Item},
 };
@@ -81,9 +81,46 @@ impl<P: Platform> Controller<P> {
         &mut self.platform
     }
 
-    /// When [`Input::Timer`] is next due.
+    /// When [`Input::Timer`] is next due: the state machines' timers and the userspace
+    /// master-down timers standing in for ones the kernel could not arm.
     pub fn deadline(&self) -> Option<Duration> {
-        self.routers.iter().filter_map(|r| r.fsm.deadline()).min()
+        self.routers
+            .iter()
+            .flat_map(|r| [r.fsm.deadline(), r.userspace_master_down])
+            .flatten()
+            .min()
+    }
+
+    /// A userspace master-down timer ended: ask the kernel where the deadline stands
+    /// (adverts keep moving it even when its timer could not be armed), and report
+    /// MASTER_DOWN as the kernel would have.
+    async fn userspace_master_down(&mut self, index: usize, now: Duration) {
+        let r = &mut self.routers[index];
+        let slot = r.slot;
+        match self.platform.master_down_deadline(slot) {
+            Ok(KernelDeadline::Pending(left)) => r.userspace_master_down = Some(now + left),
+            Ok(KernelDeadline::NotArmed) => r.userspace_master_down = None,
+            Ok(KernelDeadline::Passed(last_advert)) => {
+                r.userspace_master_down = None;
+                // Only a BACKUP cares, as in the kernel's callback.
+                if r.state() == State::Backup {
+                    self.dispatch(index, Event::MasterDown { last_advert }, now)
+                        .await;
+                }
+            }
+            Err(error) => {
+                // Without the kernel's deadline, the timer's own end is the master down.
+                let name = r.name.clone();
+                r.userspace_master_down = None;
+                self.platform.log(&format!(
+                    "({name}) reading the master-down deadline failed: {error:#}"
+                ));
+                if self.routers[index].state() == State::Backup {
+                    let event = Event::MasterDown { last_advert: None };
+                    self.dispatch(index, event, now).await;
+                }
+            }
+        }
     }
 
     /// Handles one input at `now` (time since the controller started).
@@ -130,6 +167,12 @@ impl<P: Platform> Controller<P> {
             Input::Timer => {
                 for index in 0..self.routers.len() {
                     if self.routers[index]
+                        .userspace_master_down
+                        .is_some_and(|at| at <= now)
+                    {
+                        self.userspace_master_down(index, now).await;
+                    }
+                    if self.routers[index]
                         .fsm
                         .deadline()
                         .is_some_and(|at| at <= now)
@@ -153,7 +196,7 @@ impl<P: Platform> Controller<P> {
                 Item::Log(line) => self.platform.log(&line),
                 Item::Step(i, actions) => {
                     for action in actions {
-                        if let Err(error) = self.apply(i, action).await {
+                        if let Err(error) = self.apply(i, action, now).await {
                             let name = &self.routers[i].name;
                             self.platform.log(&format!("({name}) {error:#}"));
                         }
@@ -163,14 +206,30 @@ impl<P: Platform> Controller<P> {
         }
     }
 
-    async fn apply(&mut self, index: usize, action: Action) -> anyhow::Result<()> {
+    async fn apply(&mut self, index: usize, action: Action, now: Duration) -> anyhow::Result<()> {
         let r = &mut self.routers[index];
         let slot = r.slot;
         match action {
             Action::KernelState(state) => self.platform.set_state(slot, state)?,
             Action::AdvanceSequence(by) => self.platform.advance_sequence(slot, by)?,
-            Action::ArmMasterDown(after) => self.platform.arm_master_down(slot, after)?,
-            Action::CancelMasterDown => self.platform.cancel_master_down(slot)?,
+            Action::ArmMasterDown(after) => match self.platform.arm_master_down(slot, after) {
+                Ok(()) => r.userspace_master_down = None,
+                Err(error) => {
+                    // Never silently unable to take over: a userspace timer stands in.
+                    r.userspace_master_down = Some(now + after);
+                    r.timer_fallbacks += 1;
+                    let line = format!(
+                        "({}) the kernel could not arm the master-down timer ({error:#}); \
+                         using a userspace timer",
+                        r.name
+                    );
+                    self.platform.log(&line);
+                }
+            },
+            Action::CancelMasterDown => {
+                r.userspace_master_down = None;
+                self.platform.cancel_master_down(slot)?;
+            }
             Action::SendAdvert { priority } => {
                 let sequence = if r.uses_ah() {
                     self.platform.next_sequence(slot)?

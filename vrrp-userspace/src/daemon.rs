@@ -25,7 +25,7 @@ use crate::{
     dataplane::Dataplane,
     fsm::{self, Event, Heard, SeenAdvert, State},
     netlink::Netlink,
-    platform::Platform,
+    platform::{KernelDeadline, Platform},
     router::{Handles, VirtualRouter},
     sys::{GroupMembership, PacketSocket},
 };
@@ -55,6 +55,19 @@ impl Platform for Live {
 
     fn cancel_master_down(&mut self, slot: u32) -> anyhow::Result<()> {
         Ok(self.dp.cancel_timer(slot)?)
+    }
+
+    fn master_down_deadline(&mut self, slot: u32) -> anyhow::Result<KernelDeadline> {
+        let md = self.dp.master_down(slot)?;
+        if !md.pending() {
+            return Ok(KernelDeadline::NotArmed);
+        }
+        let now_ns = crate::sys::monotonic_ns();
+        Ok(if md.deadline_ns > now_ns {
+            KernelDeadline::Pending(Duration::from_nanos(md.deadline_ns - now_ns))
+        } else {
+            KernelDeadline::Passed(seen_advert(&self.dp, slot, md.deadline_ns))
+        })
     }
 
     fn advance_sequence(&mut self, slot: u32, by: u32) -> anyhow::Result<()> {
@@ -146,8 +159,17 @@ pub struct InstanceStatus {
     /// MASTER (the last advert seen came from the master it replaced).
     pub last_advert_from: Option<IpAddr>,
     pub last_advert_priority: u8,
-    /// The instance's non-zero counters (see docs/dataplane.md).
+    /// The instance's non-zero counters (see docs/dataplane.md), with the daemon's
+    /// `timer_fallbacks` (times the kernel refused to arm the master-down timer).
     pub counters: BTreeMap<String, u64>,
+    /// Where the master-down timer runs: `kernel`, or `userspace` while the kernel could
+    /// not arm it.
+    #[serde(default = "kernel_timer")]
+    pub master_down_timer: String,
+}
+
+fn kernel_timer() -> String {
+    "kernel".to_owned()
 }
 
 /// The master and the last advert `vrrpd status` reports for an instance in `state` whose
@@ -182,6 +204,9 @@ pub fn format_status(s: &InstanceStatus) -> String {
     let last = s.last_advert_from.map_or("-".to_owned(), |a| {
         format!("{a} (priority {})", s.last_advert_priority)
     });
+    if s.master_down_timer != "kernel" {
+        text.push_str(&format!(" timer {}", s.master_down_timer));
+    }
     text.push_str(&format!(
         "\n    vips {}\n    master {master}  last advert from {last}",
         if s.virtual_addresses.is_empty() {
@@ -283,6 +308,11 @@ impl Daemon {
     pub async fn new(config: &Config) -> anyhow::Result<Self> {
         let nl = Netlink::connect().context("connecting to rtnetlink")?;
         let mut dp = Dataplane::load().context("loading the XDP program")?;
+        // The kernel allocates the program's one master-down timer here. Should it refuse,
+        // every arm fails too and each instance falls back to a userspace timer.
+        if let Err(error) = dp.init_timer() {
+            tracing::error!("{error}: master-down timers run in userspace (see `vrrpd status`)");
+        }
         let mut all = Vec::new();
         let mut links = HashMap::new();
         for inst in &config.instances {
@@ -397,7 +427,7 @@ impl Daemon {
                     .filter(|l| l.last_valid_ns != 0)
                     .map(|l| (address_of(r, l.master_address), l.master_priority));
                 let (master, last_advert) = reported_master(r.state(), r.own, seen);
-                let counters = dp
+                let mut counters: BTreeMap<String, u64> = dp
                     .instance_counters(r.slot)
                     .map(|c| {
                         c.iter()
@@ -406,6 +436,9 @@ impl Daemon {
                             .collect()
                     })
                     .unwrap_or_default();
+                if r.timer_fallbacks != 0 {
+                    counters.insert("timer_fallbacks".to_owned(), r.timer_fallbacks);
+                }
                 let params = &r.fsm.params;
                 InstanceStatus {
                     name: r.name.clone(),
@@ -442,6 +475,11 @@ impl Daemon {
                     last_advert_from: last_advert.map(|(from, _)| from),
                     last_advert_priority: last_advert.map_or(0, |(_, priority)| priority),
                     counters,
+                    master_down_timer: if r.userspace_master_down.is_some() {
+                        "userspace".to_owned()
+                    } else {
+                        kernel_timer()
+                    },
                 }
             })
             .collect()
@@ -464,14 +502,7 @@ impl Daemon {
 
     /// The last valid advert the kernel saw for `slot`, as of kernel time `at_ns`.
     fn seen_advert(&self, slot: u32, at_ns: u64) -> Option<SeenAdvert> {
-        let dp = &self.controller.platform().dp;
-        let learned = dp.runtime(slot).ok()?.learned;
-        let epoch = dp.config(slot).ok()?.state_epoch;
-        (learned.last_valid_ns != 0).then(|| SeenAdvert {
-            priority: learned.master_priority,
-            age: Duration::from_nanos(at_ns.saturating_sub(learned.last_valid_ns)),
-            held: learned.hold_epoch == epoch && at_ns < learned.hold_until_ns,
-        })
+        seen_advert(&self.controller.platform().dp, slot, at_ns)
     }
 
     /// The advert a HIGHER/LOWER_PRIORITY event reports, as the core sees it.
@@ -686,6 +717,17 @@ impl Signals {
     }
 }
 
+/// The last valid advert the kernel saw for `slot`, as of kernel time `at_ns`.
+fn seen_advert(dp: &Dataplane, slot: u32, at_ns: u64) -> Option<SeenAdvert> {
+    let learned = dp.runtime(slot).ok()?.learned;
+    let epoch = dp.config(slot).ok()?.state_epoch;
+    (learned.last_valid_ns != 0).then(|| SeenAdvert {
+        priority: learned.master_priority,
+        age: Duration::from_nanos(at_ns.saturating_sub(learned.last_valid_ns)),
+        held: learned.hold_epoch == epoch && at_ns < learned.hold_until_ns,
+    })
+}
+
 fn address_of(r: &VirtualRouter, bytes: [u8; 16]) -> IpAddr {
     if r.own.is_ipv4() {
         IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
@@ -739,6 +781,7 @@ mod tests {
             last_advert_from: None,
             last_advert_priority: 0,
             counters: BTreeMap::new(),
+            master_down_timer: kernel_timer(),
         };
         assert_eq!(
             format_status(&status),

@@ -5,7 +5,23 @@
 //! so they drive the real [`crate::controller::Controller`] (STYLE 16).
 use std::{net::IpAddr, time::Duration};
 
-use crate::{config::model::VirtualAddress, fsm::State};
+use crate::{
+    config::model::VirtualAddress,
+    fsm::{SeenAdvert, State},
+};
+
+/// A slot's master-down deadline as the kernel keeps it, asked when a userspace fallback
+/// timer ends (the kernel could not arm its own: [`Platform::arm_master_down`] failed).
+/// Valid adverts keep moving the deadline even then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelDeadline {
+    /// Cancelled, or already reported.
+    NotArmed,
+    /// Still this far away.
+    Pending(Duration),
+    /// Passed: the master is down; the last valid advert the kernel saw, if any.
+    Passed(Option<SeenAdvert>),
+}
 
 /// The controller's window on the world. Errors are reported with context and never stop
 /// the controller: one failed action must not block the others.
@@ -18,9 +34,16 @@ pub trait Platform {
     fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()>;
     /// Tells the XDP program the priority `slot` now has (an address owner stepping down).
     fn set_priority(&mut self, slot: u32, priority: u8) -> anyhow::Result<()>;
-    /// (Re)arms `slot`'s master-down timer in the kernel.
+    /// (Re)arms `slot`'s master-down timer in the kernel. On failure the controller keeps
+    /// a userspace timer for it and asks [`Self::master_down_deadline`] when it ends.
     fn arm_master_down(&mut self, slot: u32, after: Duration) -> anyhow::Result<()>;
     fn cancel_master_down(&mut self, slot: u32) -> anyhow::Result<()>;
+    /// Where `slot`'s master-down deadline stands in the kernel. The default suits a
+    /// platform whose timers never fail: a fallback timer's end is the master down.
+    fn master_down_deadline(&mut self, slot: u32) -> anyhow::Result<KernelDeadline> {
+        let _ = slot;
+        Ok(KernelDeadline::Passed(None))
+    }
     /// Moves `slot`'s AH sequence counter `by` ahead.
     fn advance_sequence(&mut self, slot: u32, by: u32) -> anyhow::Result<()>;
     /// The AH sequence number for `slot`'s next advert (the counter, incremented).

@@ -3,7 +3,10 @@
 //! address, kernel slot), its runtime state (IP id, the state machine with its timers) —
 //! and the pure pieces that turn its state into bytes (adverts, gratuitous ARPs, the
 //! kernel's view of it). No I/O: the controller executes what comes out of here.
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 use vrrp_common::maps::InstanceConfig;
 
@@ -65,6 +68,11 @@ pub struct VirtualRouter {
     ip_id: u16,
     /// The state machine, with its timers.
     pub fsm: Instance,
+    /// The kernel could not arm this instance's master-down timer: the controller's own
+    /// deadline for it (controller time), until it ends or the kernel arms one again.
+    pub userspace_master_down: Option<Duration>,
+    /// How many times the kernel refused to arm the master-down timer (`vrrpd status`).
+    pub timer_fallbacks: u64,
 }
 
 impl AsRef<Instance> for VirtualRouter {
@@ -121,6 +129,8 @@ impl VirtualRouter {
             notify: inst.notify.clone(),
             ip_id: 0,
             fsm: Instance::new(params),
+            userspace_master_down: None,
+            timer_fallbacks: 0,
         })
     }
 
