@@ -26,8 +26,9 @@ pub const SEQUENCE_MAP: &str = "SEQUENCE";
 /// Name of the event ring buffer.
 pub const EVENTS_MAP: &str = "EVENTS";
 
-/// Instances one program can serve.
-pub const MAX_INSTANCES: u32 = 256;
+/// Instances one program can serve: 1,024 (255 VRIDs per interface and family over several
+/// interfaces); the maps sized by it take about 0.7 MB plus 250 KB of counters per CPU.
+pub const MAX_INSTANCES: u32 = 1024;
 /// Virtual addresses checked per instance (keepalived's advert limit is 20 for IPv4; more
 /// addresses than this are counted but not compared).
 pub const MAX_ADDRESSES: usize = 16;
