@@ -13,6 +13,7 @@ use super::{
     model::{AuthKind, Config, Instance, Script, SyncGroup, Version},
 };
 use crate::auth::PASSWORD_LEN;
+use vrrp_common::maps::MAX_INSTANCES;
 
 /// keepalived's bound on `preempt_delay`.
 const MAX_PREEMPT_DELAY_CENTIS: u32 = 1000 * 100;
@@ -32,7 +33,8 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
     something_to_run(config, &mut report);
     let mut names = HashSet::new();
     let mut vrids = HashMap::new();
-    for i in &config.instances {
+    for (n, i) in config.instances.iter().enumerate() {
+        within_capacity(n, i, &mut report);
         unique_name(i, &mut names, &mut report);
         interface(i, &mut report);
         version(i, &mut report);
@@ -113,6 +115,23 @@ fn something_to_run(config: &Config, report: &mut Report<'_>) {
         report.out.push(
             Diagnostic::error("no VRRP instance is defined: there is nothing to run", None)
                 .with_help("define at least one instance (YAML `instances:`, keepalived `vrrp_instance NAME { ... }`)"),
+        );
+    }
+}
+
+/// The XDP program's tables hold [`MAX_INSTANCES`] instances: the first instance beyond
+/// them is an error (once, at that instance), not a failure of `vrrpd run` at start.
+fn within_capacity(n: usize, i: &Instance, report: &mut Report<'_>) {
+    if n == MAX_INSTANCES as usize {
+        report.instance(
+            i,
+            "name",
+            format!(
+                "({}) is instance {}: vrrpd serves at most {MAX_INSTANCES} instances",
+                i.name,
+                n + 1
+            ),
+            "split the instances over several directors (or daemons)",
         );
     }
 }
@@ -541,5 +560,58 @@ fn unsupported_scripts(config: &Config, report: &mut Report<'_>) {
             "vrrp_script health checks are read but not run by vrrpd yet",
             None,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// `count` instances, 255 VRIDs per interface (`eth0`, `eth1`, ...), four lines each.
+    fn instances(count: usize) -> String {
+        let mut text = String::from("instances:\n");
+        for n in 0..count {
+            text.push_str(&format!(
+                "  - name: VI_{n}\n    interface: eth{}\n    vrid: {}\n    virtual_addresses: [10.0.{}.{}/32]\n",
+                n / 255,
+                n % 255 + 1,
+                n / 250,
+                n % 250 + 1
+            ));
+        }
+        text
+    }
+
+    fn errors(count: usize) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        let (config, sites) =
+            super::super::yaml::read(Path::new("x.yaml"), &instances(count), &mut diagnostics)
+                .expect("the instances read");
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        validate(&config, &sites)
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect()
+    }
+
+    #[test]
+    fn more_instances_than_the_tables_hold_are_refused_at_the_first_one_beyond() {
+        let max = MAX_INSTANCES as usize;
+        assert_eq!(errors(max), Vec::new());
+        let errors = errors(max + 2);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let first = &errors[0];
+        assert_eq!(
+            first.message,
+            format!(
+                "(VI_{max}) is instance {}: vrrpd serves at most {max} instances",
+                max + 1
+            )
+        );
+        let span = first.span.as_ref().expect("a position");
+        // Instance n's `name:` key is on line 2 + 4n, column 5.
+        assert_eq!((span.line, span.column), (2 + 4 * max, 5));
     }
 }
