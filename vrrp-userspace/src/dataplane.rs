@@ -366,6 +366,41 @@ impl Dataplane {
             .map_err(map_error(SLOTS_MAP))
     }
 
+    /// Rewrites `slot`'s configuration in place (a reload, an interface back with a new
+    /// index): the state and its epoch stay as the program has them, and so do what it
+    /// learned, the AH counter and the master-down deadline. A new key replaces the old one.
+    pub fn update(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
+        let current = self.config(slot)?;
+        let mut config = *config;
+        config.state = current.state;
+        config.state_epoch = current.state_epoch;
+        self.write_config(slot, &config)?;
+        if current.key != config.key {
+            let mut slots = self.slots()?;
+            // Only our own entry: another slot may have taken the old key since.
+            if slots.get(&current.key, 0).ok() == Some(slot) {
+                slots.remove(&current.key).map_err(map_error(SLOTS_MAP))?;
+            }
+            slots
+                .insert(config.key, slot, 0)
+                .map_err(map_error(SLOTS_MAP))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets `slot` (an instance removed by a reload): the program no longer looks up its
+    /// key; the slot can be installed again.
+    pub fn uninstall(&mut self, slot: u32) -> Result<(), DataplaneError> {
+        let current = self.config(slot)?;
+        let mut slots = self.slots()?;
+        if slots.get(&current.key, 0).ok() == Some(slot) {
+            slots.remove(&current.key).map_err(map_error(SLOTS_MAP))?;
+        }
+        let mut config = InstanceConfig::zeroed();
+        config.state_epoch = current.state_epoch.wrapping_add(1);
+        self.write_config(slot, &config)
+    }
+
     fn write_config(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
         self.array_mut::<InstanceConfig>(CONFIG_MAP)?
             .set(slot, *config, 0)
@@ -631,6 +666,22 @@ impl Dataplane {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Detaches from `interface` (no longer used, or deleted: the kernel already dropped
+    /// the program with the device, and the attachment is only forgotten). Not attached:
+    /// nothing to do.
+    pub fn detach(&mut self, interface: &str) -> Result<(), DataplaneError> {
+        let Some(at) = self.attached.iter().position(|a| a.interface == interface) else {
+            return Ok(());
+        };
+        let attachment = self.attached.remove(at);
+        self.program()?
+            .detach(attachment.link)
+            .map_err(|source| DataplaneError::Attach {
+                interface: attachment.interface,
+                source,
+            })
     }
 
     /// Detaches from every interface. Also done on drop.
