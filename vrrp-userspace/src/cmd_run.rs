@@ -1,7 +1,7 @@
 //! `vrrpd run`: attach the program to the given interfaces and report its counters.
 //!
 //! With `--config`, the daemon: every instance runs until SIGINT/SIGTERM (then priority 0,
-//! VIPs removed, program detached). With only `--interface`, it attaches the program,
+//! VIPs removed, program detached); SIGHUP and `vrrpd reload` read the file again. With only `--interface`, it attaches the program,
 //! prints its counters every `--stats-interval`, and detaches on SIGINT/SIGTERM; there
 //! `--generic` forces generic (skb) mode. The daemon picks its attach mode itself (driver,
 //! else generic), so `--generic` with `--config` is refused rather than silently ignored.
@@ -130,7 +130,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .transpose()?
             .unzip();
         require_privileges(true)?;
-        let daemon = vrrpd::daemon::Daemon::new(&loaded.config).await?;
+        let mut daemon = vrrpd::daemon::Daemon::new(&loaded.config).await?;
+        // Standard input cannot be read twice: such a daemon refuses to reload.
+        if path != Path::new("/dev/stdin") {
+            daemon = daemon.reloading_from(path, args.format);
+        }
         return daemon.run(listener).await;
     }
     for interface in &args.interfaces {

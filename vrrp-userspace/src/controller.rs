@@ -3,7 +3,11 @@
 //! (`sync`, `fsm`) and executes the actions through a [`Platform`]. It decides nothing
 //! itself: every protocol decision is in the core, so the conformance tests, which drive
 //! this controller with a fake platform and a fake clock, run the same code as the daemon.
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::IpAddr,
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +16,7 @@ use crate::{
     fsm::{Action, Event, Note, State},
     platform::{KernelDeadline, Platform},
     router::{Handles, VirtualRouter},
-    sync::{self, Group, Item},
+    sync::{self, Group, Item, Outcome},
 };
 
 /// Something the world tells the controller; `now` comes with it.
@@ -28,6 +32,59 @@ pub enum Input {
     Timer,
     /// Stop every instance (priority 0 for MASTERs, VIPs removed).
     Stop,
+}
+
+/// What a reload did, instance names in the new configuration's words (removed ones in
+/// the old one's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reloaded {
+    pub unchanged: Vec<String>,
+    pub changed: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            }
+        };
+        write!(
+            f,
+            "{} unchanged, {} changed{}, {} added{}, {} removed{}",
+            self.unchanged.len(),
+            self.changed.len(),
+            list(&self.changed),
+            self.added.len(),
+            list(&self.added),
+            self.removed.len(),
+            list(&self.removed)
+        )
+    }
+}
+
+/// What identifies an instance across a reload, as keepalived's `vrrp_exist`: its
+/// interface, VRID and address family (IPv6: true), not its name.
+pub type Identity = (String, u8, bool);
+
+/// For each instance of a new configuration (`new`), the running instance it continues
+/// (an index into `old`), if any; each running one is continued at most once.
+pub fn continues(old: &[Identity], new: &[Identity]) -> Vec<Option<usize>> {
+    let mut taken = BTreeSet::new();
+    new.iter()
+        .map(|id| {
+            let found = old
+                .iter()
+                .enumerate()
+                .position(|(i, o)| o == id && !taken.contains(&i))?;
+            taken.insert(found);
+            Some(found)
+        })
+        .collect()
 }
 
 /// The running instances.
@@ -63,6 +120,295 @@ impl<P: Platform> Controller<P> {
             links,
             platform,
         }
+    }
+
+    /// Installs every instance in the kernel (before [`Input::Start`]).
+    pub fn install(&mut self) -> anyhow::Result<()> {
+        for r in &self.routers {
+            self.platform
+                .install(r.slot, &r.kernel_config())
+                .map_err(|e| e.context(format!("({}) installing in the XDP program", r.name)))?;
+        }
+        Ok(())
+    }
+
+    /// Takes a reloaded configuration (`handles[i]` for its instance `i`, `links` for its
+    /// interfaces): an instance that continues a running one (same interface, VRID and
+    /// family: [`continues`]) keeps its state, VIPs, AH counter and timers, and takes its
+    /// new parameters in place (VIPs added and removed as MASTER, the kernel's copy
+    /// rewritten); a running instance that none continues stops (priority 0 as MASTER,
+    /// VIPs removed) and leaves the kernel; a new one is installed and starts (BACKUP).
+    /// A sync group that lost a member goes to BACKUP, as keepalived ("Detected instance
+    /// removed from sync-group, forcing BACKUP"); the others keep their state.
+    pub async fn reload(
+        &mut self,
+        config: &Config,
+        handles: Vec<Handles>,
+        links: HashMap<String, bool>,
+        now: Duration,
+    ) -> Reloaded {
+        let mut report = Reloaded::default();
+        let identity = |r: &VirtualRouter| (r.interface.clone(), r.vrid, r.own.is_ipv6());
+        let old_ids: Vec<Identity> = self.routers.iter().map(identity).collect();
+        let new_ids: Vec<Identity> = config
+            .instances
+            .iter()
+            .zip(&handles)
+            .map(|(i, h)| (i.interface.clone(), i.vrid.get(), h.own.is_ipv6()))
+            .collect();
+        let continued = continues(&old_ids, &new_ids);
+        let kept: BTreeSet<usize> = continued.iter().flatten().copied().collect();
+        let old_groups: HashMap<String, BTreeSet<Identity>> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let members = g.members.iter().map(|m| old_ids[*m].clone()).collect();
+                (g.name.clone(), members)
+            })
+            .collect();
+
+        // Removed: stopped under their old groups.
+        for index in 0..self.routers.len() {
+            if !kept.contains(&index) {
+                let name = self.routers[index].name.clone();
+                self.platform
+                    .log(&format!("({name}) removed from the configuration"));
+                self.dispatch(index, Event::Stop, now).await;
+                report.removed.push(name);
+            }
+        }
+        let mut old: Vec<Option<VirtualRouter>> = std::mem::take(&mut self.routers)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut used: BTreeSet<u32> = kept
+            .iter()
+            .filter_map(|o| old[*o].as_ref().map(|r| r.slot))
+            .collect();
+        let mut routers = Vec::new();
+        let mut changed = Vec::new();
+        let mut added = Vec::new();
+        for (index, h) in handles.into_iter().enumerate() {
+            let previous = continued[index].and_then(|o| old[o].take());
+            let slot = match &previous {
+                Some(r) => r.slot,
+                None => {
+                    let free = (0..).find(|s| !used.contains(s)).unwrap_or(u32::MAX);
+                    used.insert(free);
+                    free
+                }
+            };
+            let Some(next) = VirtualRouter::from_config(config, index, slot, h) else {
+                continue;
+            };
+            match previous {
+                Some(mut r) => {
+                    let changes = r.reconfigure(next, now);
+                    if changes.any {
+                        changed.push((routers.len(), changes));
+                        report.changed.push(r.name.clone());
+                    } else {
+                        report.unchanged.push(r.name.clone());
+                    }
+                    routers.push(r);
+                }
+                None => {
+                    added.push(routers.len());
+                    report.added.push(next.name.clone());
+                    routers.push(next);
+                }
+            }
+        }
+        for r in old.into_iter().flatten() {
+            if let Err(error) = self.platform.uninstall(r.slot) {
+                let line = format!("({}) leaving the XDP program: {error:#}", r.name);
+                self.platform.log(&line);
+            }
+        }
+        self.routers = routers;
+        self.groups = Group::from_config(config);
+        for (name, up) in links {
+            self.links.entry(name).or_insert(up);
+        }
+
+        for (index, changes) in changed {
+            self.apply_changes(index, changes, now).await;
+        }
+        // Groups that lost a member go to BACKUP.
+        let ids: Vec<Identity> = self.routers.iter().map(identity).collect();
+        for g in self.groups.clone() {
+            let lost = old_groups.get(&g.name).is_some_and(|before| {
+                let now_in: BTreeSet<&Identity> = g.members.iter().map(|m| &ids[*m]).collect();
+                before.iter().any(|id| !now_in.contains(id))
+            });
+            if !lost {
+                continue;
+            }
+            self.platform.log(&format!(
+                "VRRP_Group({}) Detected instance removed from sync-group, forcing BACKUP",
+                g.name
+            ));
+            if let Some(master) = g
+                .members
+                .iter()
+                .copied()
+                .find(|m| self.routers[*m].state() == State::Master)
+            {
+                self.dispatch(master, Event::SyncBackup, now).await;
+            }
+        }
+        let outcome = sync::settle_all(&mut self.routers, &self.groups, now);
+        self.execute(outcome, now).await;
+        for index in added {
+            let r = &self.routers[index];
+            let (slot, config) = (r.slot, r.kernel_config());
+            self.platform
+                .log(&format!("({}) added to the configuration", r.name));
+            match self.platform.install(slot, &config) {
+                Ok(()) => self.start(index, now).await,
+                Err(error) => {
+                    let line = format!(
+                        "({}) installing in the XDP program: {error:#}; not started",
+                        r.name
+                    );
+                    self.platform.log(&line);
+                }
+            }
+        }
+        report
+    }
+
+    /// A continued instance's new parameters: the kernel's copy rewritten, the interfaces it
+    /// watches brought in line, and, as MASTER, VIPs removed and added (with a gratuitous
+    /// burst for the new ones, as keepalived sends after a reload that added addresses).
+    async fn apply_changes(
+        &mut self,
+        index: usize,
+        changes: crate::router::Changes,
+        now: Duration,
+    ) {
+        let r = &self.routers[index];
+        let name = r.name.clone();
+        self.platform.log(&format!("({name}) reconfigured"));
+        if let Err(error) = self.platform.update(r.slot, &r.kernel_config()) {
+            self.platform
+                .log(&format!("({name}) updating the XDP program: {error:#}"));
+        }
+        if r.state() == State::Master {
+            let repeat = r.fsm.params.garp_repeat;
+            for vip in &changes.vips_removed {
+                if let Err(error) = self
+                    .platform
+                    .del_address(vip.ifindex, vip.address.address)
+                    .await
+                {
+                    let line = format!("({name}) removing {}: {error:#}", vip.address.address);
+                    self.platform.log(&line);
+                }
+            }
+            for vip in &changes.vips_added {
+                if let Err(error) = self.platform.add_address(vip.ifindex, &vip.address).await {
+                    let line = format!("({name}) adding {}: {error:#}", vip.address.address);
+                    self.platform.log(&line);
+                }
+            }
+            if !changes.vips_added.is_empty() && repeat > 0 {
+                let action = Action::Gratuitous {
+                    repeat,
+                    address: None,
+                };
+                if let Err(error) = self.apply(index, action, now).await {
+                    self.platform.log(&format!("({name}) {error:#}"));
+                }
+            }
+        }
+        // Interfaces it no longer watches release their faults; newly watched ones that
+        // are down bring one.
+        let r = &self.routers[index];
+        let stale: Vec<String> = r
+            .fsm
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                crate::fsm::FaultReason::Interface(n) if !r.watches(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        let down: Vec<String> = std::iter::once(r.interface.clone())
+            .chain(r.tracked.iter().cloned())
+            .filter(|n| self.links.get(n) == Some(&false))
+            .filter(|n| {
+                !r.fsm
+                    .faults
+                    .contains(&crate::fsm::FaultReason::Interface(n.clone()))
+            })
+            .collect();
+        for n in stale {
+            self.dispatch(index, Event::InterfaceUp(n), now).await;
+        }
+        for n in down {
+            self.dispatch(index, Event::InterfaceDown(n), now).await;
+        }
+    }
+
+    /// Interface `name` is back with a new index (deleted and created again): every address
+    /// that went on its old index goes on the new one, the instances on it take its index,
+    /// MAC and (per family, when it has one) the address to send from, and the kernel's
+    /// copies are rewritten (their key holds the index).
+    pub fn rebind(
+        &mut self,
+        name: &str,
+        ifindex: u32,
+        mac: [u8; 6],
+        own: impl Fn(bool) -> Option<IpAddr>,
+    ) {
+        let Some(old) = self
+            .routers
+            .iter()
+            .find(|r| r.interface == name)
+            .map(|r| r.ifindex)
+        else {
+            return;
+        };
+        for index in 0..self.routers.len() {
+            let r = &mut self.routers[index];
+            let before = (r.ifindex, r.mac, r.own, r.vips.clone());
+            if r.interface == name {
+                let v6 = r.own.is_ipv6();
+                r.rebind(ifindex, mac, own(v6));
+            } else {
+                for vip in &mut r.vips {
+                    if vip.ifindex == old {
+                        vip.ifindex = ifindex;
+                    }
+                }
+            }
+            if before == (r.ifindex, r.mac, r.own, r.vips.clone()) {
+                continue;
+            }
+            if before.2 != r.own {
+                let line = format!("({}) sends from {} (was {})", r.name, r.own, before.2);
+                self.platform.log(&line);
+            }
+            let (slot, config) = (r.slot, r.kernel_config());
+            if let Err(error) = self.platform.update(slot, &config) {
+                let line = format!("({}) updating the XDP program: {error:#}", r.name);
+                self.platform.log(&line);
+            }
+        }
+    }
+
+    /// Instance `index` starts: FAULT for each watched interface that is down, then up.
+    async fn start(&mut self, index: usize, now: Duration) {
+        let r = &self.routers[index];
+        let down: Vec<String> = std::iter::once(r.interface.clone())
+            .chain(r.tracked.iter().cloned())
+            .filter(|name| self.links.get(name) == Some(&false))
+            .collect();
+        for name in down {
+            self.dispatch(index, Event::InterfaceDown(name), now).await;
+        }
+        self.dispatch(index, Event::Start, now).await;
     }
 
     pub fn routers(&self) -> &[VirtualRouter] {
@@ -128,15 +474,7 @@ impl<P: Platform> Controller<P> {
         match input {
             Input::Start => {
                 for index in 0..self.routers.len() {
-                    let r = &self.routers[index];
-                    let down: Vec<String> = std::iter::once(r.interface.clone())
-                        .chain(r.tracked.iter().cloned())
-                        .filter(|name| self.links.get(name) == Some(&false))
-                        .collect();
-                    for name in down {
-                        self.dispatch(index, Event::InterfaceDown(name), now).await;
-                    }
-                    self.dispatch(index, Event::Start, now).await;
+                    self.start(index, now).await;
                 }
             }
             Input::Kernel { slot, event } => {
@@ -191,6 +529,11 @@ impl<P: Platform> Controller<P> {
 
     async fn dispatch(&mut self, index: usize, event: Event, now: Duration) {
         let outcome = sync::dispatch(&mut self.routers, &self.groups, index, &event, now);
+        self.execute(outcome, now).await;
+    }
+
+    /// Carries out what the core decided.
+    async fn execute(&mut self, outcome: Outcome, now: Duration) {
         for item in outcome.items {
             match item {
                 Item::Log(line) => self.platform.log(&line),
@@ -322,5 +665,50 @@ impl<P: Platform> Controller<P> {
         for command in specific.into_iter().chain(any) {
             self.platform.run_script(&command);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(interface: &str, vrid: u8, v6: bool) -> Identity {
+        (interface.to_owned(), vrid, v6)
+    }
+
+    /// keepalived's `vrrp_exist`: the same interface, VRID and family continue an instance,
+    /// whatever its name; each running instance is continued once.
+    #[test]
+    fn an_instance_continues_the_one_with_its_interface_vrid_and_family() {
+        let old = [
+            id("eth0", 51, false),
+            id("eth0", 52, false),
+            id("eth1", 51, false),
+        ];
+        let new = [
+            id("eth1", 51, false),
+            id("eth0", 51, true),
+            id("eth0", 51, false),
+            id("eth0", 51, false),
+            id("eth2", 52, false),
+        ];
+        assert_eq!(
+            continues(&old, &new),
+            vec![Some(2), None, Some(0), None, None]
+        );
+    }
+
+    #[test]
+    fn the_reload_summary_names_what_moved() {
+        let report = Reloaded {
+            unchanged: vec!["VI_1".into()],
+            changed: vec!["VI_2".into()],
+            added: vec![],
+            removed: vec!["VI_3".into(), "VI_4".into()],
+        };
+        assert_eq!(
+            report.to_string(),
+            "1 unchanged, 1 changed (VI_2), 0 added, 2 removed (VI_3, VI_4)"
+        );
     }
 }

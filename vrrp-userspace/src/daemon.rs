@@ -6,6 +6,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -16,15 +17,18 @@ use tokio::{
 };
 use vrrp_common::{
     counters::Counter,
-    maps::{Event as KernelEvent, event},
+    maps::{Event as KernelEvent, InstanceConfig, event},
 };
 
 use crate::{
-    config::model::{AuthKind, Config, VirtualAddress},
-    controller::{Controller, Input},
+    config::{
+        Format,
+        model::{AuthKind, Config, VirtualAddress},
+    },
+    controller::{Controller, Input, Reloaded},
     dataplane::Dataplane,
     fsm::{self, Event, Heard, SeenAdvert, State},
-    netlink::Netlink,
+    netlink::{LinkChange, Netlink},
     platform::{KernelDeadline, Platform},
     router::{Handles, VirtualRouter},
     sys::{GroupMembership, PacketSocket},
@@ -35,9 +39,69 @@ use crate::{
 pub struct Live {
     dp: Dataplane,
     nl: Netlink,
-    sockets: HashMap<String, PacketSocket>,
-    /// VRRP's multicast group joined on every VRRP interface, for the daemon's lifetime.
+    /// The VRRP interfaces the program runs on, by name.
+    bound: HashMap<String, Bound>,
+}
+
+/// A VRRP interface as the daemon holds it: the program attached, a packet socket, and
+/// VRRP's multicast group joined, all for the interface with this index. An interface
+/// deleted and created again has another index: all three are taken again.
+#[derive(Debug)]
+struct Bound {
+    index: u32,
+    socket: PacketSocket,
     _groups: Vec<GroupMembership>,
+}
+
+impl Live {
+    /// Attaches the program to `name`, opens its packet socket and joins VRRP's group for
+    /// each family (IPv6: true) of the instances on it.
+    fn bind(&mut self, name: &str, families: &[bool]) -> anyhow::Result<u32> {
+        self.unbind(name);
+        let mode = self.dp.attach_preferring_driver(name)?;
+        tracing::info!(interface = name, %mode, "XDP program attached to {name} ({mode} mode)");
+        let bound = (|| {
+            let socket = PacketSocket::open(name)
+                .with_context(|| format!("opening a packet socket on {name}"))?;
+            let mut groups = Vec::new();
+            for &v6 in families {
+                groups.push(
+                    GroupMembership::join(socket.if_index(), v6).with_context(|| {
+                        format!(
+                            "joining {} on {name}",
+                            if v6 { "ff02::12" } else { "224.0.0.18" }
+                        )
+                    })?,
+                );
+            }
+            anyhow::Ok(Bound {
+                index: socket.if_index(),
+                socket,
+                _groups: groups,
+            })
+        })();
+        match bound {
+            Ok(bound) => {
+                let index = bound.index;
+                self.bound.insert(name.to_owned(), bound);
+                Ok(index)
+            }
+            Err(error) => {
+                let _ = self.dp.detach(name);
+                Err(error)
+            }
+        }
+    }
+
+    /// Lets `name` go: program detached (already gone with a deleted interface), socket
+    /// closed, group left.
+    fn unbind(&mut self, name: &str) {
+        if self.bound.remove(name).is_some()
+            && let Err(error) = self.dp.detach(name)
+        {
+            tracing::debug!(interface = name, "detaching from {name}: {error}");
+        }
+    }
 }
 
 impl Platform for Live {
@@ -91,8 +155,8 @@ impl Platform for Live {
     }
 
     fn send(&mut self, interface: &str, frame: &[u8]) -> std::io::Result<()> {
-        match self.sockets.get(interface) {
-            Some(socket) => socket.send(frame),
+        match self.bound.get(interface) {
+            Some(bound) => bound.socket.send(frame),
             None => Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("no packet socket on {interface}"),
@@ -124,6 +188,18 @@ impl Platform for Live {
 
     fn log(&mut self, line: &str) {
         tracing::info!("{line}");
+    }
+
+    fn install(&mut self, slot: u32, config: &InstanceConfig) -> anyhow::Result<()> {
+        Ok(self.dp.install(slot, config)?)
+    }
+
+    fn update(&mut self, slot: u32, config: &InstanceConfig) -> anyhow::Result<()> {
+        Ok(self.dp.update(slot, config)?)
+    }
+
+    fn uninstall(&mut self, slot: u32) -> anyhow::Result<()> {
+        Ok(self.dp.uninstall(slot)?)
     }
 }
 
@@ -230,6 +306,67 @@ pub fn format_status(s: &InstanceStatus) -> String {
 /// How long the daemon waits for a `vrrpd status` client to take its answer.
 const STATUS_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long the daemon waits for a control-socket client to say what it wants.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What a client asks on the control socket: one line, then it reads the answer.
+/// Nothing (a client that shuts its side, or says nothing within [`REQUEST_TIMEOUT`])
+/// means `status`, as before requests existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `status`: one JSON [`InstanceStatus`] per line.
+    Status,
+    /// `reload`: one JSON [`ReloadAnswer`].
+    Reload,
+    /// Anything else (answered as a failed [`ReloadAnswer`] naming it).
+    Unknown(String),
+}
+
+impl Request {
+    /// The line a client sends.
+    pub fn line(&self) -> &str {
+        match self {
+            Self::Status => "status",
+            Self::Reload => "reload",
+            Self::Unknown(text) => text,
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text.trim() {
+            "" | "status" => Self::Status,
+            "reload" => Self::Reload,
+            other => Self::Unknown(other.chars().take(64).collect()),
+        }
+    }
+}
+
+/// The daemon's answer to [`Request::Reload`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadAnswer {
+    pub ok: bool,
+    /// What the reload did, or why the file was refused (with its diagnostics).
+    pub message: String,
+}
+
+/// Reads a client's request (at most one short line) without holding the event loop up.
+async fn read_request(mut stream: tokio::net::UnixStream) -> (Request, tokio::net::UnixStream) {
+    use tokio::io::AsyncReadExt as _;
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 128];
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while text.len() < 256 && !text.contains(&b'\n') {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    let line = String::from_utf8_lossy(&text);
+    (Request::parse(line.lines().next().unwrap_or("")), stream)
+}
+
 /// The daemon: the controller with the live platform, and the clock it runs on.
 #[derive(Debug)]
 pub struct Daemon {
@@ -237,26 +374,57 @@ pub struct Daemon {
     started: Instant,
     /// `events_lost` as last seen: an increase means a kernel event may be missing.
     events_lost: u64,
+    /// Where the configuration came from, to read it again on reload (none: standard
+    /// input, which cannot be read twice).
+    source: Option<(PathBuf, Option<Format>)>,
 }
 
-/// Resolves what the system knows of instance `inst` (interface, MAC, source address).
+/// The address an instance sends from on an interface with `addresses`: the first IPv4
+/// address, or for IPv6 instances the link-local one.
+fn source_address(addresses: &[(IpAddr, u8)], v6: bool) -> Option<IpAddr> {
+    addresses.iter().map(|(a, _)| *a).find(|a| match a {
+        IpAddr::V4(_) => !v6,
+        IpAddr::V6(a) => v6 && a.segments()[0] & 0xffc0 == 0xfe80,
+    })
+}
+
+/// Whether instance `inst` is an IPv6 one.
+fn is_v6(inst: &crate::config::model::Instance) -> bool {
+    inst.virtual_addresses.iter().any(|v| v.address.is_ipv6())
+}
+
+/// Resolves what the system knows of instance `inst` (interface, MAC, source address) and
+/// whether its interface is up. An interface that does not exist (yet) is not an error: the
+/// instance gets placeholder handles, starts in FAULT, and takes the real ones when the
+/// interface appears. An interface without an address to send from is one.
 async fn handles(
     nl: &Netlink,
     inst: &crate::config::model::Instance,
 ) -> anyhow::Result<(Handles, bool)> {
-    let link = nl
-        .link(&inst.interface)
-        .await
-        .with_context(|| format!("({}) interface {}", inst.name, inst.interface))?;
-    let v6 = inst.virtual_addresses.iter().any(|v| v.address.is_ipv6());
+    let v6 = is_v6(inst);
+    let Ok(link) = nl.link(&inst.interface).await else {
+        tracing::warn!(
+            instance = %inst.name,
+            interface = %inst.interface,
+            "({}) interface {} does not exist: FAULT until it appears",
+            inst.name,
+            inst.interface
+        );
+        let unspecified = if v6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        let handles = Handles {
+            ifindex: 0,
+            mac: [0; 6],
+            own: inst.unicast_src.unwrap_or(unspecified),
+            vip_ifindex: Vec::new(),
+        };
+        return Ok((handles, false));
+    };
     let addresses = nl.addresses(link.index).await?;
-    let own = addresses
-        .iter()
-        .map(|(a, _)| *a)
-        .find(|a| match a {
-            IpAddr::V4(_) => !v6,
-            IpAddr::V6(a) => v6 && a.segments()[0] & 0xffc0 == 0xfe80,
-        })
+    let own = source_address(&addresses, v6)
         .or(inst.unicast_src)
         .with_context(|| {
             format!(
@@ -295,11 +463,67 @@ fn families_on(config: &Config, interface: &str) -> Vec<bool> {
         .instances
         .iter()
         .filter(|i| i.interface == interface)
-        .map(|i| i.virtual_addresses.iter().any(|v| v.address.is_ipv6()))
+        .map(is_v6)
         .collect();
     families.sort_unstable();
     families.dedup();
     families
+}
+
+/// The interfaces the instances of `config` run on, each once.
+fn interfaces_of(config: &Config) -> Vec<String> {
+    let mut interfaces: Vec<String> = config
+        .instances
+        .iter()
+        .map(|i| i.interface.clone())
+        .collect();
+    interfaces.sort_unstable();
+    interfaces.dedup();
+    interfaces
+}
+
+/// Resolves every instance of `config` (`handles[i]` for instance `i`) and the state of
+/// the interfaces that matter (the instances' own and tracked ones).
+async fn resolve(
+    nl: &Netlink,
+    config: &Config,
+) -> anyhow::Result<(Vec<Handles>, HashMap<String, bool>)> {
+    let mut all = Vec::new();
+    let mut links = HashMap::new();
+    for inst in &config.instances {
+        let (h, up) = handles(nl, inst).await?;
+        links.insert(inst.interface.clone(), up);
+        for track in &inst.track_interfaces {
+            if let Ok(link) = nl.link(&track.name).await {
+                links.insert(track.name.clone(), link.up);
+            }
+        }
+        all.push(h);
+    }
+    Ok((all, links))
+}
+
+/// Binds every interface of `config` that exists and is not bound yet. One that cannot be
+/// bound (another XDP program on it, ...) is logged and counts as down: its instances
+/// wait in FAULT, the others run, and it is tried again when the link changes.
+fn bind_all(live: &mut Live, config: &Config, links: &mut HashMap<String, bool>) {
+    for name in interfaces_of(config) {
+        if live.bound.contains_key(&name) || !exists(&name) {
+            continue;
+        }
+        if let Err(error) = live.bind(&name, &families_on(config, &name)) {
+            tracing::error!(
+                interface = %name,
+                "{error:#}: the instances on {name} stay in FAULT until it can be attached"
+            );
+            links.insert(name, false);
+        }
+    }
+}
+
+/// Whether interface `name` exists in this network namespace.
+fn exists(name: &str) -> bool {
+    crate::sys::if_index(name).is_ok()
 }
 
 impl Daemon {
@@ -307,77 +531,140 @@ impl Daemon {
     /// started yet.
     pub async fn new(config: &Config) -> anyhow::Result<Self> {
         let nl = Netlink::connect().context("connecting to rtnetlink")?;
-        let mut dp = Dataplane::load().context("loading the XDP program")?;
+        let dp = Dataplane::load().context("loading the XDP program")?;
         // The kernel allocates the program's one master-down timer here. Should it refuse,
         // every arm fails too and each instance falls back to a userspace timer.
         if let Err(error) = dp.init_timer() {
             tracing::error!("{error}: master-down timers run in userspace (see `vrrpd status`)");
         }
-        let mut all = Vec::new();
-        let mut links = HashMap::new();
-        for inst in &config.instances {
-            let (h, up) = handles(&nl, inst).await?;
-            links.insert(inst.interface.clone(), up);
-            for track in &inst.track_interfaces {
-                if let Ok(link) = nl.link(&track.name).await {
-                    links.insert(track.name.clone(), link.up);
-                }
-            }
-            all.push(h);
-        }
-        let mut interfaces: Vec<&str> = config
-            .instances
-            .iter()
-            .map(|i| i.interface.as_str())
-            .collect();
-        interfaces.sort_unstable();
-        interfaces.dedup();
-        let mut sockets = HashMap::new();
-        let mut groups = Vec::new();
-        for name in interfaces {
-            let mode = dp.attach_preferring_driver(name)?;
-            tracing::info!(interface = name, %mode, "XDP program attached to {name} ({mode} mode)");
-            let socket = PacketSocket::open(name)
-                .with_context(|| format!("opening a packet socket on {name}"))?;
-            for v6 in families_on(config, name) {
-                groups.push(
-                    GroupMembership::join(socket.if_index(), v6).with_context(|| {
-                        format!(
-                            "joining {} on {name}",
-                            if v6 { "ff02::12" } else { "224.0.0.18" }
-                        )
-                    })?,
-                );
-            }
-            sockets.insert(name.to_owned(), socket);
-        }
-        let live = Live {
+        let (all, mut links) = resolve(&nl, config).await?;
+        let mut live = Live {
             dp,
             nl,
-            sockets,
-            _groups: groups,
+            bound: HashMap::new(),
         };
+        bind_all(&mut live, config, &mut links);
         let mut controller = Controller::new(config, all, links, live);
-        let installs: Vec<_> = controller
-            .routers()
-            .iter()
-            .map(|r| (r.slot, r.name.clone(), r.kernel_config()))
-            .collect();
-        for (slot, name, kernel_config) in installs {
-            controller
-                .platform_mut()
-                .dp
-                .install(slot, &kernel_config)
-                .with_context(|| format!("({name}) installing in the XDP program"))?;
-        }
+        controller.install()?;
         let mut daemon = Self {
             controller,
             started: Instant::now(),
             events_lost: 0,
+            source: None,
         };
         daemon.events_lost = daemon.lost_events();
         daemon.remove_leftover_vips().await?;
         Ok(daemon)
+    }
+
+    /// Reloads read the configuration again from `path` (in `format`).
+    #[must_use]
+    pub fn reloading_from(mut self, path: PathBuf, format: Option<Format>) -> Self {
+        self.source = Some((path, format));
+        self
+    }
+
+    /// Reads the configuration again and applies it ([`Controller::reload`]); interfaces
+    /// new to it are bound, ones no longer used let go. A file that fails to load is
+    /// refused (the error holds its diagnostics, `FILE:LINE:COL: ...`) and the running
+    /// configuration stays.
+    pub async fn reload(&mut self) -> anyhow::Result<Reloaded> {
+        let Some((path, format)) = self.source.clone() else {
+            anyhow::bail!(
+                "the configuration was read from standard input: there is no file to reload"
+            );
+        };
+        tracing::info!(config = %path.display(), "Reloading the configuration from {}", path.display());
+        let loaded = match crate::config::load(&path, format) {
+            Ok(loaded) => loaded,
+            Err(error) => anyhow::bail!(
+                "{}: refused, still running the previous configuration:\n{}",
+                path.display(),
+                error.render().trim_end()
+            ),
+        };
+        for warning in &loaded.warnings {
+            tracing::warn!("{}", warning.render(&loaded.sources).trim_end());
+        }
+        let config = loaded.config;
+        let live = self.controller.platform_mut();
+        let (handles, mut links) = resolve(&live.nl, &config)
+            .await
+            .with_context(|| format!("{}: refused", path.display()))?;
+        bind_all(live, &config, &mut links);
+        let now = self.now();
+        let report = self.controller.reload(&config, handles, links, now).await;
+        let used = interfaces_of(&config);
+        let live = self.controller.platform_mut();
+        let unused: Vec<String> = live
+            .bound
+            .keys()
+            .filter(|name| !used.contains(name))
+            .cloned()
+            .collect();
+        for name in unused {
+            live.unbind(&name);
+            tracing::info!(interface = %name, "XDP program detached from {name} (no instance left on it)");
+        }
+        tracing::info!("Reloaded {}: {report}", path.display());
+        Ok(report)
+    }
+
+    /// A link appeared, changed or went away. An interface of ours deleted: its program,
+    /// socket and group go, and its instances to FAULT. Back (another index) or appearing
+    /// for the first time: bound again, the instances take its new index, MAC and address,
+    /// and rejoin the election when it is up.
+    async fn link_changed(&mut self, change: LinkChange) {
+        let now = self.now();
+        let (link, deleted) = match change {
+            LinkChange::Changed(link) => (link, false),
+            LinkChange::Deleted(link) => (link, true),
+        };
+        let name = link.name.clone();
+        let ours: Vec<bool> = {
+            let mut families: Vec<bool> = self
+                .controller
+                .routers()
+                .iter()
+                .filter(|r| r.interface == name)
+                .map(|r| r.own.is_ipv6())
+                .collect();
+            families.sort_unstable();
+            families.dedup();
+            families
+        };
+        let live = self.controller.platform_mut();
+        let bound_index = live.bound.get(&name).map(|b| b.index);
+        let mut up = link.up;
+        if deleted {
+            if bound_index == Some(link.index) {
+                tracing::warn!(interface = %name, "interface {name} was deleted");
+                live.unbind(&name);
+            }
+            up = false;
+        } else if !ours.is_empty() && bound_index != Some(link.index) {
+            match live.bind(&name, &ours) {
+                Ok(index) => {
+                    if bound_index.is_some() {
+                        tracing::info!(interface = %name, "interface {name} is back (index {index})");
+                    }
+                    let addresses = live.nl.addresses(index).await.unwrap_or_default();
+                    self.controller
+                        .rebind(&name, index, link.mac, |v6| source_address(&addresses, v6));
+                }
+                Err(error) => {
+                    tracing::error!(interface = %name, "{error:#}: the instances on {name} stay in FAULT");
+                    up = false;
+                }
+            }
+        } else if !ours.is_empty() && up {
+            // Up again: its addresses may have been added since it was bound.
+            let addresses = live.nl.addresses(link.index).await.unwrap_or_default();
+            self.controller.rebind(&name, link.index, link.mac, |v6| {
+                source_address(&addresses, v6)
+            });
+        }
+        self.controller.handle(Input::Link { name, up }, now).await;
     }
 
     /// A previous run that crashed may have left virtual addresses behind: remove them
@@ -593,6 +880,7 @@ impl Daemon {
             .context("watching the XDP program's log")?;
         let mut link_changes = Netlink::watch_links().context("watching link changes")?;
         let mut signals = Signals::install()?;
+        let (requests_tx, mut requests) = tokio::sync::mpsc::unbounded_channel();
         let mut lost_check = tokio::time::interval(Duration::from_secs(1));
         self.controller.handle(Input::Start, self.now()).await;
         loop {
@@ -620,22 +908,41 @@ impl Daemon {
                     self.controller.handle(Input::Timer, self.now()).await;
                 }
                 _ = lost_check.tick() => self.check_lost_events().await,
-                Some(link) = link_changes.recv() => {
-                    let input = Input::Link { name: link.name, up: link.up };
-                    self.controller.handle(input, self.now()).await;
-                }
+                Some(change) = link_changes.recv() => self.link_changed(change).await,
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
-                    self.serve_status(stream).await;
+                    let requests = requests_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = requests.send(read_request(stream).await);
+                    });
                 }
+                Some((request, stream)) = requests.recv() => match request {
+                    Request::Status => self.serve_status(stream).await,
+                    Request::Reload => {
+                        let answer = match self.reload().await {
+                            Ok(report) => ReloadAnswer { ok: true, message: report.to_string() },
+                            Err(error) => {
+                                tracing::error!("reload: {error:#}");
+                                ReloadAnswer { ok: false, message: format!("{error:#}") }
+                            }
+                        };
+                        answer_with(stream, &answer).await;
+                    }
+                    Request::Unknown(text) => {
+                        let answer = ReloadAnswer { ok: false, message: format!("unknown request `{text}`") };
+                        answer_with(stream, &answer).await;
+                    }
+                },
                 Some(received) = signals.next() => match received {
                     Received::Stop(name) => {
                         tracing::info!("{name}: stopping");
                         break;
                     }
-                    Received::Reload => tracing::warn!(
-                        "SIGHUP: vrrpd cannot reload its configuration yet; still running the \
-                         configuration it started with (restart it to apply a new one)"
-                    ),
+                    Received::Reload => {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        if let Err(error) = self.reload().await {
+                            tracing::error!("SIGHUP: {error:#}");
+                        }
+                    }
                     Received::Dump(name) => {
                         for status in self.status() {
                             if let Ok(line) = serde_json::to_string(&status) {
@@ -655,6 +962,15 @@ impl Daemon {
         self.controller.platform_mut().dp.detach_all()?;
         tracing::info!("stopped: VIPs removed, XDP program detached");
         Ok(())
+    }
+}
+
+/// Writes one JSON answer to a control-socket client (never waiting long for it).
+async fn answer_with(mut stream: tokio::net::UnixStream, answer: &ReloadAnswer) {
+    use tokio::io::AsyncWriteExt as _;
+    if let Ok(mut line) = serde_json::to_string(answer) {
+        line.push('\n');
+        let _ = tokio::time::timeout(STATUS_WRITE_TIMEOUT, stream.write_all(line.as_bytes())).await;
     }
 }
 

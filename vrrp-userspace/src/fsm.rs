@@ -337,6 +337,19 @@ impl Instance {
         }
     }
 
+    /// Takes new parameters (a reload) without leaving its state: its timers run on. A
+    /// MASTER whose next advert is further away than the new interval sends it one new
+    /// interval from `now`, so a shorter interval never leaves a gap.
+    pub fn reconfigure(&mut self, params: Params, now: Duration) {
+        let interval = params.interval();
+        self.params = params;
+        if let Some(at) = self.next_advert
+            && at > now + interval
+        {
+            self.next_advert = Some(now + interval);
+        }
+    }
+
     /// Whether its own master-down expired recently enough to still stand (a new
     /// expiry refreshes it; a returning master stops the expiries).
     pub fn wants_master(&self, now: Duration) -> bool {

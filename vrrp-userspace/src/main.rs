@@ -40,6 +40,16 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         timeout: f64,
     },
+    /// Make a running daemon read its configuration file again (as SIGHUP does); exit 1
+    /// when it refused the file (its errors are printed) or did not answer.
+    Reload {
+        /// The daemon's control socket.
+        #[arg(long, default_value = runfiles::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// Seconds to wait for the daemon's answer.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
     /// Validate a configuration (YAML, or keepalived.conf syntax); exit 1 on errors.
     Check(ConfigFile),
     /// Print a configuration (keepalived.conf or YAML) as vrrpd YAML.
@@ -144,6 +154,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             json,
             timeout,
         } => cmd_status(&socket, json, timeout),
+        Command::Reload { socket, timeout } => cmd_reload(&socket, timeout),
         Command::Check(file) => cmd_config::check(&file.path(), file.format),
         Command::Convert(file) => cmd_config::convert(&file.path(), file.format),
         Command::Inspect {
@@ -160,7 +171,7 @@ fn cmd_status(socket: &Path, json: bool, timeout: f64) -> anyhow::Result<()> {
         .ok()
         .filter(|d| !d.is_zero())
         .context("--timeout must be a positive number of seconds")?;
-    let text = query(socket, timeout)?;
+    let text = query(socket, &vrrpd::daemon::Request::Status, timeout)?;
     let mut out = io::stdout().lock();
     for line in text.lines() {
         if json {
@@ -175,8 +186,28 @@ fn cmd_status(socket: &Path, json: bool, timeout: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects to the control socket and reads the daemon's answer, within `timeout`.
-fn query(socket: &Path, timeout: Duration) -> anyhow::Result<String> {
+/// `vrrpd reload`: the daemon reads its configuration file again; its answer is printed
+/// (what changed, or the file's errors, then exit 1).
+fn cmd_reload(socket: &Path, timeout: f64) -> anyhow::Result<()> {
+    let timeout = Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--timeout must be a positive number of seconds")?;
+    let text = query(socket, &vrrpd::daemon::Request::Reload, timeout)?;
+    let answer: vrrpd::daemon::ReloadAnswer =
+        serde_json::from_str(text.trim()).context("decoding the daemon's answer")?;
+    if !answer.ok {
+        anyhow::bail!("{}", answer.message);
+    }
+    writeln!(io::stdout(), "reloaded: {}", answer.message).context("writing to stdout")
+}
+
+/// Sends `request` on the control socket and reads the daemon's answer, within `timeout`.
+fn query(
+    socket: &Path,
+    request: &vrrpd::daemon::Request,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     let shown = socket.display();
     let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|error| {
         let why = match error.kind() {
@@ -197,6 +228,14 @@ fn query(socket: &Path, timeout: Duration) -> anyhow::Result<String> {
     stream
         .set_read_timeout(Some(timeout))
         .context("setting the timeout")?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .context("setting the timeout")?;
+    // One line, then our side closed: the daemon answers and closes.
+    stream
+        .write_all(format!("{}\n", request.line()).as_bytes())
+        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
+        .with_context(|| format!("sending the request to {shown}"))?;
     let mut text = String::new();
     match stream.read_to_string(&mut text) {
         Ok(_) => Ok(text),

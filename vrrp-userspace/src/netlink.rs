@@ -34,6 +34,15 @@ pub struct Link {
     pub up: bool,
 }
 
+/// What happened to a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkChange {
+    /// Created, or changed (up, down, renamed, ...).
+    Changed(Link),
+    /// Deleted: its index is gone with it (the same name may come back with another).
+    Deleted(Link),
+}
+
 fn link_of(message: &LinkMessage) -> Link {
     let mut link = Link {
         index: message.header.index,
@@ -137,8 +146,9 @@ impl Netlink {
         Ok(())
     }
 
-    /// Link changes (`RTNLGRP_LINK`) as they happen, in this thread's namespace.
-    pub fn watch_links() -> Result<mpsc::UnboundedReceiver<Link>, NetlinkError> {
+    /// Link changes (`RTNLGRP_LINK`) as they happen, in this thread's namespace: new and
+    /// changed links, and deleted ones.
+    pub fn watch_links() -> Result<mpsc::UnboundedReceiver<LinkChange>, NetlinkError> {
         let (connection, _, mut messages) =
             rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
                 .map_err(NetlinkError::Socket)?;
@@ -146,10 +156,16 @@ impl Netlink {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some((message, _)) = messages.next().await {
-                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) =
-                    message.payload
-                    && tx.send(link_of(&link)).is_err()
-                {
+                let change = match message.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                        LinkChange::Changed(link_of(&link))
+                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                        LinkChange::Deleted(link_of(&link))
+                    }
+                    _ => continue,
+                };
+                if tx.send(change).is_err() {
                     break;
                 }
             }

@@ -5,6 +5,8 @@
 //! so they drive the real [`crate::controller::Controller`] (STYLE 16).
 use std::{net::IpAddr, time::Duration};
 
+use vrrp_common::maps::InstanceConfig;
+
 use crate::{
     config::model::VirtualAddress,
     fsm::{SeenAdvert, State},
@@ -30,6 +32,24 @@ pub enum KernelDeadline {
     reason = "used through generics by a single-threaded controller; no Send bound needed"
 )]
 pub trait Platform {
+    /// Installs an instance in `slot` (start, or added by a reload): fresh learned state,
+    /// AH counter 0. The defaults suit a platform whose kernel reads the controller's
+    /// routers directly (the conformance tests' fake kernel).
+    fn install(&mut self, slot: u32, config: &InstanceConfig) -> anyhow::Result<()> {
+        let _ = (slot, config);
+        Ok(())
+    }
+    /// Rewrites `slot`'s configuration in place (a reload, an interface back with a new
+    /// index): its state, learned state, AH counter and master-down deadline are kept.
+    fn update(&mut self, slot: u32, config: &InstanceConfig) -> anyhow::Result<()> {
+        let _ = (slot, config);
+        Ok(())
+    }
+    /// Forgets `slot` (an instance a reload removed).
+    fn uninstall(&mut self, slot: u32) -> anyhow::Result<()> {
+        let _ = slot;
+        Ok(())
+    }
     /// Tells the XDP program the state of the instance in `slot`.
     fn set_state(&mut self, slot: u32, state: State) -> anyhow::Result<()>;
     /// Tells the XDP program the priority `slot` now has (an address owner stepping down).

@@ -48,6 +48,17 @@ pub struct Vip {
     pub advertised: bool,
 }
 
+/// How a reloaded instance differs from the running one ([`VirtualRouter::reconfigure`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Anything at all: the kernel's copy of its configuration is rewritten.
+    pub any: bool,
+    /// Virtual addresses no longer configured (or configured differently).
+    pub vips_removed: Vec<Vip>,
+    /// Virtual addresses new to it.
+    pub vips_added: Vec<Vip>,
+}
+
 /// One configured VRRP instance, running.
 #[derive(Debug)]
 pub struct VirtualRouter {
@@ -132,6 +143,64 @@ impl VirtualRouter {
             userspace_master_down: None,
             timer_fallbacks: 0,
         })
+    }
+
+    /// Takes `next`'s configuration (the same instance in a reloaded configuration, built
+    /// for this router's slot), keeping what runs: the state machine's state and timers,
+    /// the IP id, a userspace timer standing in for the kernel's. Returns what changed.
+    pub fn reconfigure(&mut self, next: Self, now: Duration) -> Changes {
+        let changes = Changes {
+            any: self.name != next.name
+                || self.ifindex != next.ifindex
+                || self.mac != next.mac
+                || self.own != next.own
+                || self.auth != next.auth
+                || self.vips != next.vips
+                || self.tracked != next.tracked
+                || self.notify != next.notify
+                || self.fsm.params != next.fsm.params,
+            vips_removed: self
+                .vips
+                .iter()
+                .filter(|v| !next.vips.contains(v))
+                .cloned()
+                .collect(),
+            vips_added: next
+                .vips
+                .iter()
+                .filter(|v| !self.vips.contains(v))
+                .cloned()
+                .collect(),
+        };
+        self.fsm.reconfigure(next.fsm.params, now);
+        self.name = next.name;
+        self.interface = next.interface;
+        self.ifindex = next.ifindex;
+        self.mac = next.mac;
+        self.own = next.own;
+        self.vrid = next.vrid;
+        self.auth = next.auth;
+        self.vips = next.vips;
+        self.tracked = next.tracked;
+        self.notify = next.notify;
+        changes
+    }
+
+    /// Its interface is back with index `ifindex` and `mac` (deleted and created again):
+    /// the addresses that went on the old index go on the new one. `own`: the address to
+    /// send from, when the interface has one of the instance's family.
+    pub fn rebind(&mut self, ifindex: u32, mac: [u8; 6], own: Option<IpAddr>) {
+        let old = self.ifindex;
+        for vip in &mut self.vips {
+            if vip.ifindex == old {
+                vip.ifindex = ifindex;
+            }
+        }
+        self.ifindex = ifindex;
+        self.mac = mac;
+        if let Some(own) = own {
+            self.own = own;
+        }
     }
 
     /// The addresses carried in adverts (the excluded ones are not).

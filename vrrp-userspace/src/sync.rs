@@ -139,6 +139,30 @@ pub fn dispatch<T: AsRef<Instance> + AsMut<Instance>>(
     outcome
 }
 
+/// After the groups changed (a reload): an instance no longer in any group drops a fault
+/// it held only for its old group, and every group's fault rule is applied afresh.
+pub fn settle_all<T: AsRef<Instance> + AsMut<Instance>>(
+    instances: &mut [T],
+    groups: &[Group],
+    now: Duration,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    for index in 0..instances.len() {
+        let grouped = groups.iter().any(|g| g.members.contains(&index));
+        if let Some(inst) = instances.get_mut(index).map(T::as_mut)
+            && !grouped
+            && inst.faults.contains(&FaultReason::SyncGroup)
+        {
+            let actions = fsm::step(inst, &Event::SyncRecover, now);
+            outcome.push(index, actions);
+        }
+    }
+    for group in groups {
+        settle_faults(instances, group, now, &mut outcome);
+    }
+    outcome
+}
+
 /// The group's fault rule, re-evaluated after every event of a member: while any member
 /// has a fault of its own, every other member holds the group's fault (so a member whose
 /// own fault clears first stays in FAULT); once none has, they all recover together. This
@@ -248,6 +272,24 @@ mod tests {
         // The interface returns: both come up together.
         dispatch(&mut i, &g, 0, &Event::InterfaceUp("eth0".into()), t);
         assert_eq!((i[0].state, i[1].state), (State::Backup, State::Backup));
+    }
+
+    /// A reload that takes the faulty member out of the group releases the other one.
+    #[test]
+    fn a_member_held_in_fault_by_a_member_a_reload_removed_recovers() {
+        let (mut i, g) = group();
+        let t = Duration::ZERO;
+        dispatch(&mut i, &g, 0, &Event::Start, t);
+        dispatch(&mut i, &g, 1, &Event::Start, t);
+        dispatch(&mut i, &g, 0, &Event::InterfaceDown("eth0".into()), t);
+        assert_eq!((i[0].state, i[1].state), (State::Fault, State::Fault));
+        let outcome = settle_all(&mut i, &[], t);
+        assert_eq!((i[0].state, i[1].state), (State::Fault, State::Backup));
+        assert!(!outcome.items.is_empty());
+        // Groups unchanged: nothing to do.
+        let (mut j, g) = group();
+        dispatch(&mut j, &g, 0, &Event::Start, t);
+        assert!(settle_all(&mut j, &g, t).items.is_empty());
     }
 
     #[test]

@@ -42,6 +42,21 @@ struct Scenario {
     duration: f64,
     events: Vec<Scripted>,
     checkpoints: Vec<BTreeMap<String, serde_yaml::Value>>,
+    /// Adverts that must leave without a gap (a reload must not delay them).
+    #[serde(default)]
+    steady: Vec<Steady>,
+}
+
+/// Between `from` and `to` (seconds), `director` sends VRID `vrid`'s adverts at most
+/// `interval` seconds apart.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Steady {
+    director: String,
+    vrid: u8,
+    from: f64,
+    to: f64,
+    interval: f64,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +76,8 @@ struct Scripted {
     #[serde(rename = "do")]
     action: String,
     interface: Option<String>,
+    /// `reload`: the configuration the director reads again.
+    config: Option<PathBuf>,
 }
 
 /// What the fake kernel keeps for one slot.
@@ -87,6 +104,8 @@ struct Fake {
     /// Gratuitous ARPs sent per interface since the last transcript line.
     gratuitous: BTreeMap<String, usize>,
     lines: Vec<String>,
+    /// When each advert left, per VRID (the largest gap is checked across reloads).
+    adverts: BTreeMap<u8, Vec<Duration>>,
 }
 
 impl Platform for Fake {
@@ -143,6 +162,12 @@ impl Platform for Fake {
         if frame.get(12..14) == Some(&[0x08, 0x06]) {
             *self.gratuitous.entry(interface.to_owned()).or_default() += 1;
         } else {
+            if let Ok(decoded) = frame::decode(frame)
+                && decoded.advert.advert.vrrp.priority != 0
+            {
+                let vrid = decoded.advert.advert.vrrp.vrid;
+                self.adverts.entry(vrid).or_default().push(self.now);
+            }
             self.outbox.push((interface.to_owned(), frame.to_vec()));
         }
         Ok(())
@@ -155,39 +180,65 @@ impl Platform for Fake {
     fn log(&mut self, line: &str) {
         self.lines.push(line.to_owned());
     }
+
+    fn install(
+        &mut self,
+        slot: u32,
+        _config: &vrrp_common::maps::InstanceConfig,
+    ) -> anyhow::Result<()> {
+        self.slots.insert(slot, Slot::default());
+        Ok(())
+    }
+
+    fn uninstall(&mut self, slot: u32) -> anyhow::Result<()> {
+        self.slots.remove(&slot);
+        Ok(())
+    }
+}
+
+/// The configuration at `path` (relative to the repository), and what the fake system
+/// knows of its instances: interface `ethN` has index N + 1 and MAC 02:00:00:00:A:N, and
+/// the director's address on each segment is x.y.z.A.
+fn load(path: &Path, address: u8) -> (config::Config, Vec<Handles>, HashMap<String, bool>) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let config = config::load(&root.join(path), None)
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .config;
+    let mut links = HashMap::new();
+    let handles = config
+        .instances
+        .iter()
+        .map(|inst| {
+            links.insert(inst.interface.clone(), true);
+            let IpAddr::V4(first) = inst.virtual_addresses[0].address else {
+                panic!("the scenarios use IPv4 segments");
+            };
+            let [a, b, c, _] = first.octets();
+            let n: u8 = inst.interface.trim_start_matches("eth").parse().unwrap();
+            Handles {
+                ifindex: u32::from(n) + 1,
+                mac: [2, 0, 0, 0, address, n],
+                own: IpAddr::V4(Ipv4Addr::new(a, b, c, address)),
+                vip_ifindex: Vec::new(),
+            }
+        })
+        .collect();
+    (config, handles, links)
 }
 
 struct Director {
     name: String,
+    /// Last octet of its addresses.
+    address: u8,
     controller: Controller<Fake>,
 }
 
 impl Director {
-    fn new(spec: &DirectorSpec, root: &Path) -> Self {
-        let config = config::load(&root.join(&spec.config), None)
-            .unwrap_or_else(|e| panic!("{}", e.render()))
-            .config;
-        let mut links = HashMap::new();
-        let handles = config
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(i, inst)| {
-                links.insert(inst.interface.clone(), true);
-                let IpAddr::V4(first) = inst.virtual_addresses[0].address else {
-                    panic!("the scenarios use IPv4 segments");
-                };
-                let [a, b, c, _] = first.octets();
-                Handles {
-                    ifindex: u32::try_from(i).unwrap() + 1,
-                    mac: [2, 0, 0, 0, spec.address, u8::try_from(i).unwrap()],
-                    own: IpAddr::V4(Ipv4Addr::new(a, b, c, spec.address)),
-                    vip_ifindex: Vec::new(),
-                }
-            })
-            .collect();
+    fn new(spec: &DirectorSpec) -> Self {
+        let (config, handles, links) = load(&spec.config, spec.address);
         Self {
             name: spec.name.clone(),
+            address: spec.address,
             controller: Controller::new(&config, handles, links, Fake::default()),
         }
     }
@@ -386,6 +437,19 @@ impl Sim {
                 }
                 director.handle(Input::Link { name, up }, now).await;
             }
+            "reload" => {
+                let (config, handles, links) = load(e.config.as_ref().unwrap(), director.address);
+                director.controller.platform_mut().now = now;
+                let report = director
+                    .controller
+                    .reload(&config, handles, links, now)
+                    .await;
+                director
+                    .controller
+                    .platform_mut()
+                    .lines
+                    .push(format!("reloaded: {report}"));
+            }
             other => panic!("unknown scripted action {other}"),
         }
         self.deliver().await;
@@ -393,18 +457,13 @@ impl Sim {
 }
 
 async fn run_async(name: &str) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
     let scenario: Scenario =
         serde_yaml::from_str(&std::fs::read_to_string(dir.join(format!("{name}.yaml"))).unwrap())
             .unwrap();
     let mut sim = Sim {
         split: false,
-        directors: scenario
-            .directors
-            .iter()
-            .map(|s| Director::new(s, &root))
-            .collect(),
+        directors: scenario.directors.iter().map(Director::new).collect(),
         now: Duration::ZERO,
         transcript: String::new(),
     };
@@ -471,6 +530,32 @@ async fn run_async(name: &str) {
         checkpoints.next().is_none(),
         "{name}: checkpoints after the end of the run"
     );
+    for steady in &scenario.steady {
+        let director = sim
+            .directors
+            .iter()
+            .find(|d| d.name == steady.director)
+            .unwrap();
+        let (from, to) = (
+            Duration::from_secs_f64(steady.from),
+            Duration::from_secs_f64(steady.to),
+        );
+        let sent: Vec<Duration> = director.controller.platform().adverts[&steady.vrid]
+            .iter()
+            .copied()
+            .filter(|t| (from..=to).contains(t))
+            .collect();
+        let widest = sent.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            sent.first().unwrap().as_secs_f64() - steady.from <= steady.interval
+                && steady.to - sent.last().unwrap().as_secs_f64() <= steady.interval
+                && widest <= Duration::from_secs_f64(steady.interval),
+            "{name}: {} VRID {}: adverts {:?} apart at most, sent at {sent:?}",
+            steady.director,
+            steady.vrid,
+            widest
+        );
+    }
     let expected_path = dir.join(format!("{name}.expected"));
     if std::env::var_os("VRRPD_BLESS").is_some() {
         std::fs::write(&expected_path, &sim.transcript).unwrap();
@@ -525,4 +610,9 @@ fn a_master_hearing_a_lower_priority_after_a_split_sends_an_advert_and_garps() {
 #[test]
 fn two_address_owners_step_down_to_254() {
     run("owners");
+}
+
+#[test]
+fn reload_keeps_unchanged_instances_and_applies_priority_removal_and_addition() {
+    run("reload");
 }
