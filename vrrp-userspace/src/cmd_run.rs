@@ -98,8 +98,8 @@ fn require_privileges(daemon: bool) -> anyhow::Result<()> {
     let missing = vrrpd::sys::missing_capabilities(daemon).context("reading our capabilities")?;
     if !missing.is_empty() {
         anyhow::bail!(
-            "loading and attaching the XDP program needs root, or the capabilities CAP_BPF \
-             and CAP_NET_ADMIN{}; this process lacks {}",
+            "loading and attaching the XDP program needs root, or the capabilities CAP_BPF, \
+             CAP_PERFMON and CAP_NET_ADMIN{}; this process lacks {}",
             if daemon { " and CAP_NET_RAW" } else { "" },
             missing.join(", ")
         );

@@ -225,12 +225,14 @@ pub fn monotonic_ns() -> u64 {
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
 /// The capabilities `vrrpd run` needs that this process does not have (its effective set,
-/// from `/proc/self/status`): CAP_BPF (or CAP_SYS_ADMIN, which kernels before 5.8 ask
-/// for) to load the program, CAP_NET_ADMIN to attach it and manage addresses, and for the
-/// daemon CAP_NET_RAW to send adverts. Empty: all there.
+/// from `/proc/self/status`): CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN, which kernels
+/// before 5.8 ask for) to load the program (without CAP_PERFMON the verifier refuses its
+/// pointer arithmetic: EACCES), CAP_NET_ADMIN to attach it and manage addresses, and for
+/// the daemon CAP_NET_RAW to send adverts. Empty: all there.
 pub fn missing_capabilities(daemon: bool) -> io::Result<Vec<&'static str>> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let effective = status
@@ -245,8 +247,13 @@ pub fn missing_capabilities(daemon: bool) -> io::Result<Vec<&'static str>> {
 pub fn missing_from(effective: u64, daemon: bool) -> Vec<&'static str> {
     let has = |cap: u32| effective & (1 << cap) != 0;
     let mut missing = Vec::new();
-    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
-        missing.push("CAP_BPF");
+    if !has(CAP_SYS_ADMIN) {
+        if !has(CAP_BPF) {
+            missing.push("CAP_BPF");
+        }
+        if !has(CAP_PERFMON) {
+            missing.push("CAP_PERFMON");
+        }
     }
     if !has(CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN");
@@ -267,10 +274,15 @@ mod tests {
         assert!(missing_from(all, true).is_empty());
         assert_eq!(
             missing_from(0, true),
-            ["CAP_BPF", "CAP_NET_ADMIN", "CAP_NET_RAW"]
+            ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_NET_RAW"]
         );
-        assert_eq!(missing_from(0, false), ["CAP_BPF", "CAP_NET_ADMIN"]);
-        // CAP_SYS_ADMIN stands in for CAP_BPF.
+        assert_eq!(
+            missing_from(0, false),
+            ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]
+        );
+        let without_perfmon = 1 << CAP_BPF | 1 << CAP_NET_ADMIN | 1 << CAP_NET_RAW;
+        assert_eq!(missing_from(without_perfmon, true), ["CAP_PERFMON"]);
+        // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON.
         let admin = 1 << CAP_SYS_ADMIN | 1 << CAP_NET_ADMIN;
         assert!(missing_from(admin, false).is_empty());
     }

@@ -313,7 +313,7 @@ fn run_without_privileges_says_what_it_needs_once() {
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert_eq!(
-        text.matches("needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN")
+        text.matches("needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")
             .count(),
         1,
         "{text}"
@@ -330,7 +330,7 @@ fn run_without_privileges_says_what_it_needs_once() {
         dir.join("vrrpd.pid").to_str().expect("utf-8"),
     ]));
     assert!(
-        stderr(&out).contains("CAP_BPF and CAP_NET_ADMIN and CAP_NET_RAW"),
+        stderr(&out).contains("CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN and CAP_NET_RAW"),
         "{}",
         stderr(&out)
     );
