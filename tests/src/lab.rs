@@ -250,6 +250,42 @@ impl Topology {
         ns.ip(&["link", "set", eth, "up"])
     }
 
+    /// Deletes `eth<segment>` of director `n` (its veth peer in the switch goes with it).
+    pub fn unplug(&self, n: usize, segment: usize) -> anyhow::Result<()> {
+        self.directors[n].ip(&["link", "del", &format!("eth{segment}")])
+    }
+
+    /// Creates `eth<segment>` of director `n` again after [`Topology::unplug`], on the same
+    /// bridge, with `address` (`10.0.5.5/24`), up.
+    pub fn replug(&self, n: usize, segment: usize, address: &str) -> anyhow::Result<()> {
+        let eth = format!("eth{segment}");
+        let d = &self.directors[n];
+        ip(&[
+            "link",
+            "add",
+            &eth,
+            "netns",
+            d.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("d{}e{segment}", n + 1),
+            "netns",
+            self.sw.name(),
+        ])?;
+        self.sw.ip(&[
+            "link",
+            "set",
+            &format!("d{}e{segment}", n + 1),
+            "master",
+            &format!("br{segment}"),
+            "up",
+        ])?;
+        d.ip(&["addr", "add", address, "dev", &eth])?;
+        d.ip(&["link", "set", &eth, "up"])
+    }
+
     /// The switch namespace (bridge `br<s>` per segment).
     pub fn switch(&self) -> &NetNs {
         &self.sw
@@ -537,6 +573,19 @@ impl Daemon {
             .lines()
             .map(|l| Ok(serde_json::from_str(l)?))
             .collect()
+    }
+
+    /// `vrrpd reload` of this daemon (its control socket): the command's output, whatever
+    /// its exit status.
+    pub fn reload(&self) -> anyhow::Result<std::process::Output> {
+        ensure!(
+            self.side == Side::Vrrpd,
+            "`vrrpd reload` asked of keepalived"
+        );
+        Ok(Command::new(vrrpd_bin()?)
+            .args(["reload", "--socket"])
+            .arg(self.run_dir.join("vrrpd.sock"))
+            .output()?)
     }
 
     /// `(name, state)` of each instance, from `vrrpd status`.
