@@ -871,6 +871,16 @@ impl Daemon {
         }
     }
 
+    /// One line for systemd's `STATUS=`: how many instances, and how many are MASTER.
+    fn summary(&self) -> String {
+        let routers = self.controller.routers();
+        let masters = routers
+            .iter()
+            .filter(|r| r.state() == State::Master)
+            .count();
+        format!("{} instances, {masters} MASTER", routers.len())
+    }
+
     /// Runs until SIGTERM or SIGINT; then leaves cleanly (priority 0, VIPs removed).
     /// `listener`: where to answer `vrrpd status` (the caller owns the socket's path).
     pub async fn run(mut self, listener: Option<tokio::net::UnixListener>) -> anyhow::Result<()> {
@@ -882,7 +892,10 @@ impl Daemon {
         let mut signals = Signals::install()?;
         let (requests_tx, mut requests) = tokio::sync::mpsc::unbounded_channel();
         let mut lost_check = tokio::time::interval(Duration::from_secs(1));
+        let systemd = crate::service::Notifier::from_env();
+        let mut watchdog = systemd.watchdog_interval().map(tokio::time::interval);
         self.controller.handle(Input::Start, self.now()).await;
+        systemd.ready(&self.summary());
         loop {
             let deadline = self.controller.deadline().map_or_else(
                 || Instant::now() + Duration::from_secs(3600),
@@ -908,6 +921,9 @@ impl Daemon {
                     self.controller.handle(Input::Timer, self.now()).await;
                 }
                 _ = lost_check.tick() => self.check_lost_events().await,
+                _ = async { match &mut watchdog { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
+                    systemd.watchdog();
+                }
                 Some(change) = link_changes.recv() => self.link_changed(change).await,
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     let requests = requests_tx.clone();
@@ -918,7 +934,10 @@ impl Daemon {
                 Some((request, stream)) = requests.recv() => match request {
                     Request::Status => self.serve_status(stream).await,
                     Request::Reload => {
-                        let answer = match self.reload().await {
+                        systemd.reloading();
+                        let reloaded = self.reload().await;
+                        systemd.ready(&self.summary());
+                        let answer = match reloaded {
                             Ok(report) => ReloadAnswer { ok: true, message: report.to_string() },
                             Err(error) => {
                                 tracing::error!("reload: {error:#}");
@@ -939,9 +958,11 @@ impl Daemon {
                     }
                     Received::Reload => {
                         tracing::info!("SIGHUP: reloading the configuration");
+                        systemd.reloading();
                         if let Err(error) = self.reload().await {
                             tracing::error!("SIGHUP: {error:#}");
                         }
+                        systemd.ready(&self.summary());
                     }
                     Received::Dump(name) => {
                         for status in self.status() {
@@ -953,6 +974,7 @@ impl Daemon {
                 },
             }
         }
+        systemd.stopping();
         self.controller.handle(Input::Stop, self.now()).await;
         for r in self.controller.routers() {
             if let Ok(counters) = self.controller.platform().dp.instance_counters(r.slot) {

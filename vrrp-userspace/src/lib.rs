@@ -13,6 +13,7 @@
 //! - [`daemon`]: the I/O shell of `vrrpd run`: the live platform, the tokio event loop.
 //! - [`dataplane`]: loading and attaching the XDP program, reading its counters.
 //! - [`netlink`]: links and addresses through rtnetlink.
+//! - [`service`]: telling systemd the daemon's state (`Type=notify`, watchdog).
 //! - [`sys`]: the few raw system calls the daemon makes (the only `unsafe` here).
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod inspect;
 pub mod netlink;
 pub mod platform;
 pub mod router;
+pub mod service;
 pub mod sync;
 pub mod sys;
 pub mod wire;
