@@ -695,14 +695,25 @@ fn pass_v3_ipv6_vlan_and_options() -> anyhow::Result<()> {
             &[],
         )?;
     }
-    // One 802.1Q tag in front of a valid advert.
+    // An 802.1Q tag: VLAN 100 has no instance on this interface, so the advert is the
+    // VLAN device's (passed); a priority tag (VLAN 0) is untagged traffic.
     let plain = frame(&ah_advert(D1, 51, 150, 1), AH_KEY);
-    let mut tagged = plain[..12].to_vec();
-    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
-    tagged.extend_from_slice(&plain[12..]);
+    let tag = |tci: [u8; 2]| {
+        let mut tagged = plain[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, tci[0], tci[1]]);
+        tagged.extend_from_slice(&plain[12..]);
+        tagged
+    };
     t.row(
-        "VLAN-tagged advert",
-        &tagged,
+        "advert tagged for a VLAN without instances here",
+        &tag([0x00, 0x64]),
+        XDP_PASS,
+        &[c::Ipv4Ah],
+        &[],
+    )?;
+    t.row(
+        "priority-tagged advert (VLAN 0, priority 6)",
+        &tag([0xc0, 0x00]),
         XDP_DROP,
         &[c::Ipv4Ah, c::Valid, c::IcvComputed],
         &[],
@@ -835,5 +846,180 @@ fn preempt_delay_hold_in_the_kernel() -> anyhow::Result<()> {
         &[],
     )?;
     assert_eq!(hold(&t)?.0, 0);
+    Ok(())
+}
+
+/// `n` distinct IPv4 addresses 10.n.x.y.
+fn many_v4(n: usize) -> Vec<[u8; 4]> {
+    (0..n)
+        .map(|i| [10, n as u8, (i >> 8) as u8, i as u8])
+        .collect()
+}
+
+/// Any number of addresses (issue 10, item 2): for each count, an advert carrying ours in
+/// another order is valid; one of ours replaced by a stranger is `bad_address_list`; one
+/// more or one fewer is `bad_address_count`. VRRPv2 without and with AH, VRRPv3 over IPv6.
+#[test]
+fn any_number_of_addresses() -> anyhow::Result<()> {
+    let mut t = Table::new()?;
+    let no_auth = |src, vrid, list: &[[u8; 4]]| {
+        frame(&v2(src, vrid, 150, list, AUTH_NONE, [0; 8], None), b"")
+    };
+    for (k, n) in [1usize, 16, 17, 20, 100, 255].into_iter().enumerate() {
+        let (slot, vrid) = (10 + k as u32, 100 + k as u8);
+        let ours = many_v4(n);
+        let vips = Table::v4(&ours);
+        let spec = t.spec(vrid, 2, Auth::None, &vips);
+        t.dp.install(slot, &spec.build())?;
+        let mut shuffled = ours.clone();
+        shuffled.reverse();
+        shuffled.rotate_left(n / 3);
+        t.row(
+            &format!("{n} addresses, in another order"),
+            &no_auth(D1, vrid, &shuffled),
+            XDP_DROP,
+            &[c::Ipv4Vrrp, c::Valid],
+            &[],
+        )?;
+        let mut missing = ours.clone();
+        missing[n / 2] = [192, 0, 2, 1];
+        t.row(
+            &format!("{n} addresses, one missing"),
+            &no_auth(D1, vrid, &missing),
+            XDP_DROP,
+            &[c::Ipv4Vrrp, c::BadAddressList],
+            &[],
+        )?;
+        if n > 1 {
+            let mut repeated = ours.clone();
+            repeated[n - 1] = ours[0];
+            t.row(
+                &format!("{n} addresses, the last replaced by a repeat of the first"),
+                &no_auth(D1, vrid, &repeated),
+                XDP_DROP,
+                &[c::Ipv4Vrrp, c::BadAddressList],
+                &[],
+            )?;
+        }
+        t.row(
+            &format!("{n} addresses, one fewer"),
+            &no_auth(D1, vrid, &ours[..n - 1]),
+            XDP_DROP,
+            &[c::Ipv4Vrrp, c::BadAddressCount],
+            &[],
+        )?;
+        if n < 255 {
+            let mut more = ours.clone();
+            more.push([192, 0, 2, 1]);
+            t.row(
+                &format!("{n} addresses, one more"),
+                &no_auth(D1, vrid, &more),
+                XDP_DROP,
+                &[c::Ipv4Vrrp, c::BadAddressCount],
+                &[],
+            )?;
+        }
+        let counted = t.dp.instance_counters(slot)?;
+        assert_eq!(
+            counted.get(c::Valid),
+            1,
+            "{n} addresses: per-instance counters"
+        );
+    }
+
+    // AH: up to MAX_AH_ADDRESSES (the ICV over three MD5 blocks); more is refused by
+    // `vrrpd check`, and the kernel drops it as `bad_length`.
+    let max = vrrp_common::maps::MAX_AH_ADDRESSES;
+    for (k, n) in [16usize, 20, max].into_iter().enumerate() {
+        let (slot, vrid) = (20 + k as u32, 120 + k as u8);
+        let ours = many_v4(n);
+        let vips = Table::v4(&ours);
+        let key = t.ah_key.clone();
+        let spec = t.spec(vrid, 2, Auth::Ah(&key), &vips);
+        t.dp.install(slot, &spec.build())?;
+        let ah = |list: &[[u8; 4]], sequence| {
+            frame(
+                &v2(D1, vrid, 150, list, AUTH_AH, [0; 8], Some(sequence)),
+                AH_KEY,
+            )
+        };
+        let mut missing = ours.clone();
+        missing[0] = [192, 0, 2, 1];
+        t.row(
+            &format!("AH, {n} addresses, one missing"),
+            &ah(&missing, 1),
+            XDP_DROP,
+            &[c::Ipv4Ah, c::BadAddressList],
+            &[],
+        )?;
+        t.row(
+            &format!("AH, {n} addresses"),
+            &ah(&ours, 1),
+            XDP_DROP,
+            &[c::Ipv4Ah, c::Valid, c::IcvComputed],
+            &[],
+        )?;
+        t.row(
+            &format!("AH, {n} addresses, the master's next advert"),
+            &ah(&ours, 2),
+            XDP_DROP,
+            &[c::Ipv4Ah, c::Valid, c::IcvPredicted],
+            &[],
+        )?;
+    }
+    let over = many_v4(max + 1);
+    let vips = Table::v4(&over);
+    let key = t.ah_key.clone();
+    let spec = t.spec(130, 2, Auth::Ah(&key), &vips);
+    t.dp.install(30, &spec.build())?;
+    t.row(
+        &format!("AH, {} addresses", max + 1),
+        &frame(&v2(D1, 130, 150, &over, AUTH_AH, [0; 8], Some(1)), AH_KEY),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::BadLength],
+        &[],
+    )?;
+
+    // IPv6: 20, and 89 (the most keepalived puts in a 1500-byte MTU), 255.
+    for (k, n) in [20usize, 89, 255].into_iter().enumerate() {
+        let (slot, vrid) = (31 + k as u32, 140 + k as u8);
+        let ours: Vec<std::net::Ipv6Addr> = (0..n)
+            .map(|i| std::net::Ipv6Addr::new(0xfd00, 0x10, n as u16, 0, 0, 0, 0, i as u16 + 1))
+            .collect();
+        let vips: Vec<IpAddr> = ours.iter().copied().map(IpAddr::V6).collect();
+        let spec = InstanceSpec {
+            own_address: "fe80::1".parse()?,
+            ..t.spec(vrid, 3, Auth::None, &vips)
+        };
+        t.dp.install(slot, &spec.build())?;
+        let v6 = |list: &[std::net::Ipv6Addr]| {
+            frame(&tests::adverts::v3_ipv6(vrid, 150, 100, list), b"")
+        };
+        let mut shuffled = ours.clone();
+        shuffled.reverse();
+        t.row(
+            &format!("IPv6, {n} addresses, in another order"),
+            &v6(&shuffled),
+            XDP_DROP,
+            &[c::Ipv6Vrrp, c::Valid],
+            &[],
+        )?;
+        let mut missing = ours.clone();
+        missing[n - 1] = "fd00::99".parse()?;
+        t.row(
+            &format!("IPv6, {n} addresses, one missing"),
+            &v6(&missing),
+            XDP_DROP,
+            &[c::Ipv6Vrrp, c::BadAddressList],
+            &[],
+        )?;
+        t.row(
+            &format!("IPv6, {n} addresses, one fewer"),
+            &v6(&ours[..n - 1]),
+            XDP_DROP,
+            &[c::Ipv6Vrrp, c::BadAddressCount],
+            &[],
+        )?;
+    }
     Ok(())
 }

@@ -29,14 +29,22 @@ pub const EVENTS_MAP: &str = "EVENTS";
 /// Instances one program can serve: 1,024 (255 VRIDs per interface and family over several
 /// interfaces); the maps sized by it take about 0.7 MB plus 250 KB of counters per CPU.
 pub const MAX_INSTANCES: u32 = 1024;
-/// Virtual addresses checked per instance (keepalived's advert limit is 20 for IPv4; more
-/// addresses than this are counted but not compared).
-pub const MAX_ADDRESSES: usize = 16;
+/// The most virtual addresses an advert carries: its count field is one byte (RFC 5798
+/// §5.2.5). The program checks any count up to this (see [`address_term`]).
+pub const MAX_ADVERT_ADDRESSES: usize = 255;
+/// The longest VRRP packet the program reads, IP header included: IPv6 (40) + VRRPv3 with
+/// [`MAX_ADVERT_ADDRESSES`] IPv6 addresses (8 + 16 × 255) = 4,128 bytes. The longest IPv4
+/// one (60-byte header, AH, VRRPv2 with 255 addresses) is 1,120.
+pub const MAX_PACKET: usize = 40 + 8 + 16 * MAX_ADVERT_ADDRESSES;
 /// Event ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 256 * 1024;
-/// Longest HMAC-covered advert: IPv4 header with options (60) + AH (24) + VRRPv2 with
-/// [`MAX_ADDRESSES`] addresses (16 + 4 × 16 = 80) = 164, rounded up to 3 MD5 blocks.
+/// Longest HMAC-covered advert the program verifies: 3 MD5 blocks less the 9 bytes of
+/// padding, 183 bytes: IPv4 (20) + AH (24) + VRRPv2 (16 + 4 × n) holds n ≤
+/// [`MAX_AH_ADDRESSES`] addresses.
 pub const TEMPLATE_LEN: usize = 192;
+/// The most virtual addresses of an AH instance (IPv4 without options, keepalived's
+/// adverts): `(TEMPLATE_LEN − 9 − 20 − 24 − 16) / 4`. `vrrpd check` refuses more.
+pub const MAX_AH_ADDRESSES: usize = (TEMPLATE_LEN - 9 - 20 - 24 - 16) / 4;
 /// `BPF_F_MMAPABLE`.
 pub const BPF_F_MMAPABLE: usize = 1 << 10;
 
@@ -174,7 +182,14 @@ pub mod event {
     pub const MASTER_DOWN: u32 = 4;
 }
 
-/// Identifies an instance on the wire: the interface it arrived on, VRID and family.
+/// Identifies an instance on the wire: the interface the program saw the advert on
+/// (`xdp_md.ingress_ifindex`), the VLAN id of its 802.1Q/802.1ad tag (0: untagged or
+/// priority-tagged), VRID and family.
+///
+/// An instance has one key for its own interface (untagged) and, where the program can
+/// see its adverts elsewhere, aliases to the same slot: on a VLAN device's parent
+/// (parent, VLAN id), on a bond's slaves in driver mode (slave, 0). See
+/// docs/dataplane.md, "VLAN and bond interfaces".
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct InstanceKey {
@@ -182,7 +197,8 @@ pub struct InstanceKey {
     pub vrid: u8,
     /// [`family::IPV4`] or [`family::IPV6`].
     pub family: u8,
-    pub _pad: [u8; 2],
+    /// VLAN id (12 bits) of the tag the program saw, 0 for none.
+    pub vlan: u16,
 }
 
 /// What the controller tells the program about an instance.
@@ -198,7 +214,7 @@ pub struct InstanceConfig {
     pub preempt: u8,
     /// Updated on every transition.
     pub state: KernelState,
-    /// Number of virtual addresses adverts must carry.
+    /// Number of virtual addresses adverts must carry (keepalived's `vip_cnt`).
     pub address_count: u8,
     /// Our advert interval in centiseconds.
     pub advert_interval_cs: u16,
@@ -218,10 +234,12 @@ pub struct InstanceConfig {
     /// Advanced by the controller with every state it writes: a preempt hold started in an
     /// earlier epoch is over, so each entry into BACKUP starts afresh.
     pub state_epoch: u32,
-    /// The virtual addresses (IPv4 in the first 4 bytes of each). Entries past
-    /// `address_count` repeat the first address: the program compares against every entry
-    /// (see `InstanceConfig::fill_addresses`).
-    pub addresses: [[u8; 16]; MAX_ADDRESSES],
+    pub _pad: [u8; 4],
+    /// Key of [`address_term`], chosen at random by the controller.
+    pub address_seed: u64,
+    /// The sum of [`address_term`] over the virtual addresses: an advert whose addresses
+    /// sum to it carries ours (see [`InstanceConfig::set_addresses`]).
+    pub address_digest: u64,
 }
 
 /// What the program learns about an instance, after the timer in the kernel's value.
@@ -358,7 +376,7 @@ impl Event {
                 ifindex: u32_at(8)?,
                 vrid: u8_at(12)?,
                 family: u8_at(13)?,
-                _pad: [0; 2],
+                vlan: u16::from_ne_bytes(bytes.get(14..16)?.try_into().ok()?),
             },
             timestamp_ns: u64::from_ne_bytes(bytes.get(16..24)?.try_into().ok()?),
             source,
@@ -419,7 +437,7 @@ pub mod control {
 }
 
 const _: () = assert!(size_of::<InstanceKey>() == 8);
-const _: () = assert!(size_of::<InstanceConfig>() == 340);
+const _: () = assert!(size_of::<InstanceConfig>() == 104);
 const _: () = assert!(size_of::<Learned>() == 312);
 const _: () = assert!(size_of::<Runtime>() == 328);
 const _: () = assert!(size_of::<MasterDown>() == 16);
@@ -441,7 +459,7 @@ impl InstanceConfig {
                 ifindex: 0,
                 vrid: 0,
                 family: 0,
-                _pad: [0; 2],
+                vlan: 0,
             },
             version: VrrpVersion(0),
             priority: 0,
@@ -457,24 +475,71 @@ impl InstanceConfig {
             hmac_budget: 0,
             preempt_delay_ms: 0,
             state_epoch: 0,
-            addresses: [[0; 16]; MAX_ADDRESSES],
+            _pad: [0; 4],
+            address_seed: 0,
+            address_digest: 0,
         }
     }
 }
 
 impl InstanceConfig {
-    /// Sets the virtual addresses (at most [`MAX_ADDRESSES`] are compared), filling the
-    /// unused entries with the first address as the program expects.
-    pub fn fill_addresses(&mut self, addresses: &[[u8; 16]]) {
-        let count = addresses.len().min(MAX_ADDRESSES);
-        self.address_count = addresses.len().min(usize::from(u8::MAX)) as u8;
-        let first = addresses.first().copied().unwrap_or([0; 16]);
+    /// Sets the virtual addresses adverts must carry (the first
+    /// [`MAX_ADVERT_ADDRESSES`]; the configuration moves any others to the excluded ones,
+    /// as keepalived does), with `seed` as the digest's key.
+    pub fn set_addresses(&mut self, addresses: &[[u8; 16]], seed: u64) {
+        let count = addresses.len().min(MAX_ADVERT_ADDRESSES);
+        self.address_count = count as u8;
+        self.address_seed = seed;
+        let mut digest = 0u64;
         let mut i = 0;
-        while i < MAX_ADDRESSES {
-            self.addresses[i] = if i < count { addresses[i] } else { first };
+        while i < count {
+            digest = digest.wrapping_add(address_term(seed, address_words(&addresses[i])));
             i += 1;
         }
+        self.address_digest = digest;
     }
+}
+
+/// An address (IPv4 in the first 4 bytes, the rest zero) as four big-endian words.
+pub fn address_words(address: &[u8; 16]) -> [u32; 4] {
+    core::array::from_fn(|i| {
+        u32::from_be_bytes([
+            address[4 * i],
+            address[4 * i + 1],
+            address[4 * i + 2],
+            address[4 * i + 3],
+        ])
+    })
+}
+
+/// MurmurHash3's 64-bit finaliser: every input bit moves every output bit.
+#[inline(always)]
+const fn fmix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// One address's term of an instance's address digest (IPv4: words 1-3 zero).
+///
+/// keepalived accepts an advert when it carries as many addresses as the instance has and
+/// each of the instance's is among them (`vrrp_check_packet`): for distinct addresses,
+/// when the advert's addresses are ours in any order. The program checks the count, then
+/// that the advert's terms sum to the instance's digest: a sum, so the order does not
+/// matter, and repeats count (ours {A, B} never equals {A, A}). It reads each address once
+/// whatever the count, where comparing every pair costs n² (see docs/dataplane.md).
+///
+/// Two different address lists with the same sum are a 64-bit collision of a keyed hash:
+/// about 2⁻⁶⁴ for a list that differs. The check is a configuration-consistency check, as
+/// in keepalived, not authentication (AH is): a sender that wants to pass it sends the
+/// addresses.
+#[inline(always)]
+pub const fn address_term(seed: u64, words: [u32; 4]) -> u64 {
+    let high = ((words[0] as u64) << 32) | words[1] as u64;
+    let low = ((words[2] as u64) << 32) | words[3] as u64;
+    fmix64(high ^ fmix64(low ^ seed) ^ seed.rotate_left(29))
 }
 
 /// Master-down interval (RFC 5798 §6.1, keepalived's `VRRP_MS_DOWN_TIMER`):
@@ -534,6 +599,35 @@ mod tests {
         assert!(VrrpVersion::try_from(1).is_err());
         assert_eq!(AuthType::try_from(2), Ok(AuthType::AH));
         assert_eq!(u8::from(AuthType::PASS), 1);
+    }
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..4].copy_from_slice(&a);
+        out
+    }
+
+    #[test]
+    fn address_digest_ignores_order_and_counts_repeats() {
+        let (a, b, c) = (v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), v4([10, 0, 0, 3]));
+        let digest = |list: &[[u8; 16]]| {
+            let mut cfg = InstanceConfig::zeroed();
+            cfg.set_addresses(list, 0x1234_5678_9abc_def0);
+            (cfg.address_count, cfg.address_digest)
+        };
+        assert_eq!(digest(&[a, b, c]), digest(&[c, a, b]));
+        assert_ne!(digest(&[a, b]).1, digest(&[a, a]).1);
+        assert_ne!(digest(&[a, b]).1, digest(&[a, c]).1);
+        assert_eq!(digest(&[a, b, c]).0, 3);
+        let many: std::vec::Vec<[u8; 16]> = (0..300u32)
+            .map(|i| v4([10, 1, (i >> 8) as u8, i as u8]))
+            .collect();
+        assert_eq!(digest(&many).0 as usize, MAX_ADVERT_ADDRESSES);
+        assert_eq!(digest(&many), digest(&many[..MAX_ADVERT_ADDRESSES]));
+        // An IPv6 address and the IPv4 one in its first word differ.
+        let mut v6 = a;
+        v6[15] = 1;
+        assert_ne!(digest(&[a]).1, digest(&[v6]).1);
     }
 
     #[test]

@@ -40,8 +40,8 @@ use aya_ebpf::{
 use vrrp_common::{
     counters::{self, Counter},
     maps::{
-        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, MAX_INSTANCES, Runtime,
-        TEMPLATE_LEN,
+        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, MAX_INSTANCES,
+        MAX_PACKET, Runtime, TEMPLATE_LEN,
     },
 };
 
@@ -54,7 +54,8 @@ static COUNTERS: PerCpuArray<u64, { counters::COUNT as usize }> = PerCpuArray::n
 static INSTANCE_COUNTERS: PerCpuArray<[u64; counters::COUNT as usize], { MAX_INSTANCES as usize }> =
     PerCpuArray::new();
 
-/// (ifindex, VRID, family) → slot.
+/// (ifindex, VLAN id, VRID, family) → slot; an instance may have several keys (aliases on
+/// a VLAN's parent, a bond's slaves).
 #[btf_map]
 static SLOTS: HashMap<InstanceKey, u32, { MAX_INSTANCES as usize }> = HashMap::new();
 
@@ -98,16 +99,17 @@ static EVENTS: RingBuf<Event, { EVENTS_BYTES as usize }> = RingBuf::new();
 #[btf_map]
 static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
 
-/// One packet's IP header, AH and VRRP, copied out of the frame (IPv6 adverts with 16
-/// addresses need 40 + 8 + 256 bytes).
+/// One packet's IP header, AH and VRRP, copied out of the frame (up to
+/// `vrrp_common::maps::MAX_PACKET` bytes), with 512 bytes of slack past it: a checksum
+/// chunk starting anywhere in the packet stays inside the buffer for the verifier.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Scratch {
     pub bytes: [u8; SCRATCH_LEN],
 }
 
-pub const SCRATCH_LEN: usize = 320;
-const _: () = assert!(SCRATCH_LEN >= TEMPLATE_LEN);
+pub const SCRATCH_LEN: usize = MAX_PACKET + verdict::CSUM_CHUNK;
+const _: () = assert!(SCRATCH_LEN >= TEMPLATE_LEN + 96);
 
 /// Entry point: one verdict. Frames that are not VRRP or AH are passed after parsing
 /// alone, without touching a map.

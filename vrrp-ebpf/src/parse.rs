@@ -15,6 +15,8 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const VLAN_HLEN: usize = 4;
+/// The VLAN id bits of a tag's TCI.
+const VLAN_VID_MASK: u16 = 0x0fff;
 pub const IPV6_HLEN: usize = 40;
 /// keepalived's AH header: 12 fixed bytes + 12-byte ICV; length field 4.
 pub const AH_LEN: usize = 24;
@@ -46,6 +48,8 @@ pub struct Headers {
     pub ah: bool,
     pub ttl: u8,
     pub vrid: u8,
+    /// VLAN id of the frame's 802.1Q/802.1ad tag (0: none, or priority-tagged).
+    pub vlan: u16,
 }
 
 /// What the frame is.
@@ -92,22 +96,24 @@ pub fn classify(ctx: &XdpContext) -> Result<Class, Drop> {
         return Ok(Class::Other);
     };
     let mut ip_off = ETH_HLEN;
+    let mut vlan = 0;
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
-        let Ok(inner) = be16(ctx, ip_off + 2) else {
+        let Ok([tci, inner]) = read::<[[u8; 2]; 2]>(ctx, ip_off) else {
             return Ok(Class::Other);
         };
-        ethertype = inner;
+        vlan = u16::from_be_bytes(tci) & VLAN_VID_MASK;
+        ethertype = u16::from_be_bytes(inner);
         ip_off += VLAN_HLEN;
     }
     match ethertype {
-        ETH_P_IP => classify_ipv4(ctx, ip_off),
-        ETH_P_IPV6 => classify_ipv6(ctx, ip_off),
+        ETH_P_IP => classify_ipv4(ctx, ip_off, vlan),
+        ETH_P_IPV6 => classify_ipv6(ctx, ip_off, vlan),
         _ => Ok(Class::Other),
     }
 }
 
 #[inline(always)]
-fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
+fn classify_ipv4(ctx: &XdpContext, ip_off: usize, vlan: u16) -> Result<Class, Drop> {
     let Ok(version_ihl) = read::<u8>(ctx, ip_off) else {
         return Ok(Class::Other);
     };
@@ -164,11 +170,12 @@ fn classify_ipv4(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
         ah,
         ttl,
         vrid,
+        vlan,
     }))
 }
 
 #[inline(always)]
-fn classify_ipv6(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
+fn classify_ipv6(ctx: &XdpContext, ip_off: usize, vlan: u16) -> Result<Class, Drop> {
     let Ok(next_header) = read::<u8>(ctx, ip_off + 6) else {
         return Ok(Class::Other);
     };
@@ -189,5 +196,6 @@ fn classify_ipv6(ctx: &XdpContext, ip_off: usize) -> Result<Class, Drop> {
         ah: false,
         ttl: header[7],
         vrid,
+        vlan,
     }))
 }

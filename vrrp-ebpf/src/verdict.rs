@@ -8,8 +8,8 @@ use aya_ebpf::{
 use vrrp_common::{
     counters::Counter,
     maps::{
-        AuthType, Event, InstanceConfig, InstanceKey, KernelState, Learned, MAX_ADDRESSES,
-        TEMPLATE_LEN, family,
+        AuthType, Event, InstanceConfig, InstanceKey, KernelState, Learned, MAX_ADVERT_ADDRESSES,
+        MAX_PACKET, TEMPLATE_LEN, address_term, family,
     },
     policy,
 };
@@ -18,7 +18,7 @@ use crate::{
     CONFIG, RUNTIME, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance,
     diag::map_id,
     emit, hmac, map_refused,
-    parse::{self, AH_LEN, Class, Drop, Headers},
+    parse::{self, Class, Drop, Headers},
     timer,
 };
 
@@ -75,7 +75,9 @@ pub fn record(outcome: Result<Verdict, Rejected>) -> u32 {
 /// 2. An IPv4 fragment passes untouched (counted `fragments`).
 /// 3. A VRRP/AH frame shorter than its headers announce: drop `truncated`; an IPv4 header
 ///    length or checksum that is wrong: drop `bad_ip_header`.
-/// 4. No instance for (ingress interface, VRID, family): drop `unknown_vrid`.
+/// 4. No instance for (ingress interface, VLAN id, VRID, family): an untagged (or
+///    priority-tagged) advert is dropped `unknown_vrid`; a tagged one passes untouched (it
+///    belongs to a VLAN device of this interface, whose own program or the stack takes it).
 /// 5. The instance is INIT or FAULT: drop `not_participating`.
 /// 6. keepalived's checks, in its order, the first failure counted: `auth_mismatch` (AH
 ///    present iff the instance uses AH), `bad_length`, `bad_ttl` (not 255), `bad_version`,
@@ -105,10 +107,13 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
         ifindex,
         vrid: headers.vrid,
         family: headers.family,
-        _pad: [0; 2],
+        vlan: headers.vlan,
     };
     // SAFETY: the value is copied out at once; the controller may update the hash later.
     let Some(slot) = (unsafe { SLOTS.get(key) }).copied() else {
+        if headers.vlan != 0 {
+            return Ok(Verdict::Pass);
+        }
         return Err(Drop(Counter::UnknownVrid).into());
     };
     let reject = |reason| Rejected {
@@ -375,7 +380,7 @@ fn check(
 ) -> Result<Advert, Drop> {
     // Copy the IP packet (header, AH, VRRP) out of the frame once.
     let total = h.total;
-    if total == 0 || total > SCRATCH_LEN {
+    if total == 0 || total > MAX_PACKET {
         return Err(Drop(Counter::BadLength));
     }
     // SAFETY: `total` bytes fit the scratch buffer; the helper checks the frame bounds.
@@ -440,7 +445,7 @@ fn check(
     if kind != 1 {
         return Err(Drop(Counter::BadType));
     }
-    if n != usize::from(cfg.address_count) || n > MAX_ADDRESSES {
+    if n != usize::from(cfg.address_count) {
         return Err(Drop(Counter::BadAddressCount));
     }
     if !checksum_ok(buf, h, version, vrrp_len) {
@@ -494,18 +499,63 @@ fn checksum_ok(buf: Buf, h: &Headers, version: u8, vrrp_len: usize) -> bool {
         // SAFETY: `tail` is an 8-byte stack array.
         unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, tail.as_mut_ptr(), 8, s) as u32 }
     };
-    let sum = if h.family == family::IPV4 {
-        csum::<{ 60 + AH_LEN }, { SCRATCH_LEN - 60 - AH_LEN }>(buf, v, vrrp_len, seed)
-    } else {
-        csum::<{ parse::IPV6_HLEN }, { SCRATCH_LEN - parse::IPV6_HLEN }>(buf, v, vrrp_len, seed)
-    };
+    let sum = vrrp_csum(buf.scratch_ptr(), v as u64, vrrp_len as u64, seed);
     sum >= 0 && fold(sum) == 0xffff
 }
 
-/// Every advertised address is one of the instance's (keepalived: "ip address associated
-/// with VRID not present in MASTER advert"): the `n` addresses of `words` 32-bit words at
-/// `at` in `scratch`. A BPF global function, verified once on its own (see `hmac`):
-/// its nested loops would otherwise be re-verified along every caller path. 1 = all found.
+/// Largest block `bpf_csum_diff` sums in one call (the kernel's scratch pad, 512 bytes).
+pub const CSUM_CHUNK: usize = 512;
+
+/// The one's complement sum of `len` bytes at `at` in `scratch` (a multiple of 4, within
+/// [`MAX_PACKET`]), plus `seed`, as `bpf_csum_diff` returns it; negative on a bad length.
+/// Summed in blocks of [`CSUM_CHUNK`] (each block starts at an even offset, so the partial
+/// sums chain). A BPF global function: its loop is verified once.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_csum(scratch: *mut Scratch, at: u64, len: u64, seed: u32) -> i64 {
+    if scratch.is_null() || at + len > MAX_PACKET as u64 || !len.is_multiple_of(4) {
+        return -1;
+    }
+    let mut index_slot = Slot::new();
+    let buf = Buf::scratch(scratch, &mut index_slot);
+    let (at, len) = (at as usize, len as usize);
+    let mut sum = i64::from(seed);
+    let mut done = 0;
+    while done < MAX_PACKET {
+        if done >= len {
+            break;
+        }
+        let chunk = if len - done < CSUM_CHUNK {
+            len - done
+        } else {
+            CSUM_CHUNK
+        };
+        // `SCRATCH_LEN − CSUM_CHUNK` is `MAX_PACKET`: the clamp never moves a block of the
+        // packet, and tells the verifier that `chunk` bytes from it are in the buffer.
+        let from = index::<SCRATCH_LEN, CSUM_CHUNK>(at + done, buf.slot);
+        // SAFETY: `from + chunk <= SCRATCH_LEN`; csum_diff only reads.
+        sum = unsafe {
+            bpf_csum_diff(
+                core::ptr::null_mut(),
+                0,
+                buf.ptr().add(from).cast(),
+                chunk as u32,
+                sum as u32,
+            )
+        };
+        if sum < 0 {
+            return sum;
+        }
+        done += CSUM_CHUNK;
+    }
+    sum
+}
+
+/// The advertised addresses are the instance's (keepalived: "ip address associated with
+/// VRID not present in MASTER advert"): the `n` addresses of `words` 32-bit words at `at`
+/// in `scratch` sum to the instance's digest (see `vrrp_common::maps::address_term`; the
+/// counts already match). Each address is read once: the cost grows with `n`, never with
+/// `n²`. A BPF global function, verified once on its own. 1 = they are.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn vrrp_addresses_ok(
@@ -515,7 +565,7 @@ pub extern "C" fn vrrp_addresses_ok(
     words: u64,
     cfg: *const InstanceConfig,
 ) -> i32 {
-    if scratch.is_null() || cfg.is_null() || at > 128 || n > MAX_ADDRESSES as u64 || words > 4 {
+    if scratch.is_null() || cfg.is_null() || at > 128 || words > 4 {
         return 0;
     }
     let mut index_slot = Slot::new();
@@ -523,58 +573,25 @@ pub extern "C" fn vrrp_addresses_ok(
     // SAFETY: a non-null pointer the verifier checked against the struct's size.
     let cfg = unsafe { &*cfg };
     let (at, stride) = (at as usize, words as usize * 4);
-    // IPv4 compares one word; the other three are masked to zero on both sides.
+    // IPv4 reads one word; the other three are zero, as in the controller's digest.
     let wide = if words == 4 { u32::MAX } else { 0 };
-    // Bit j: our address j is in the advert. keepalived requires each of its addresses in
-    // the advert (the counts already match), so an advert that repeats one address and
-    // lacks another is refused, and a foreign address only by the one it displaces.
-    let mut seen = 0u32;
+    let mut sum = 0u64;
     let mut i = 0;
-    while i < MAX_ADDRESSES {
+    while i < MAX_ADVERT_ADDRESSES {
         if i as u64 >= n {
             break;
         }
-        // Read the advertised address once, then compare it with each of ours.
         let base = at + i * stride;
-        let a = [
+        let address = [
             buf.be32(base),
             buf.be32(base + 4) & wide,
             buf.be32(base + 8) & wide,
             buf.be32(base + 12) & wide,
         ];
-        // All slots, no early exit: a data-dependent `break` here would narrow the count
-        // differently on every exit and multiply the states the verifier must walk.
-        let mut j = 0;
-        while j < MAX_ADDRESSES {
-            let Some(mine) = cfg.addresses.get(j) else {
-                break;
-            };
-            let m = |w: usize| {
-                u32::from_be_bytes([
-                    mine[4 * w],
-                    mine[4 * w + 1],
-                    mine[4 * w + 2],
-                    mine[4 * w + 3],
-                ])
-            };
-            let diff = (a[0] ^ m(0))
-                | ((a[1] ^ m(1)) & wide)
-                | ((a[2] ^ m(2)) & wide)
-                | ((a[3] ^ m(3)) & wide);
-            seen |= u32::from(diff == 0) << j;
-            j += 1;
-        }
+        sum = sum.wrapping_add(address_term(cfg.address_seed, address));
         i += 1;
     }
-    // Unused slots repeat the first address (`InstanceConfig::fill_addresses`): only the
-    // first `address_count` bits count.
-    let count = u32::from(cfg.address_count).min(MAX_ADDRESSES as u32);
-    let ours = if count >= 32 {
-        u32::MAX
-    } else {
-        (1u32 << count) - 1
-    };
-    i32::from(seen & ours == ours)
+    i32::from(sum == cfg.address_digest)
 }
 
 /// Compares two addresses of the instance's family as big-endian numbers: `a > b`.

@@ -161,6 +161,8 @@ pub struct Dataplane {
     logs: EbpfLogger<KernelLog>,
     /// The lines `logs` forwarded during the current flush.
     log_lines: Arc<Mutex<Vec<String>>>,
+    /// The keys each slot has besides its own (see [`links::aliases`]).
+    aliases: std::collections::HashMap<u32, Vec<InstanceKey>>,
 }
 
 /// The `tracing` target of the lines the XDP program logs.
@@ -286,6 +288,7 @@ impl Dataplane {
             sequences,
             logs,
             log_lines,
+            aliases: std::collections::HashMap::new(),
         })
     }
 
@@ -352,8 +355,9 @@ impl Dataplane {
     }
 
     /// Installs instance `config` in `slot`: its configuration, a fresh runtime (no
-    /// master-down deadline, the learned state cleared), AH counter 0, then its key (from
-    /// this moment the program looks at its adverts).
+    /// master-down deadline, the learned state cleared), AH counter 0, then its key and
+    /// the aliases its interface needs (a VLAN's parent, a bond's slaves: see
+    /// [`links::aliases`]); from this moment the program looks at its adverts.
     pub fn install(&mut self, slot: u32, config: &InstanceConfig) -> Result<(), DataplaneError> {
         Self::check_slot(slot)?;
         self.write_config(slot, config)?;
@@ -363,7 +367,40 @@ impl Dataplane {
         self.set_sequence(slot, 0)?;
         self.slots()?
             .insert(config.key, slot, 0)
-            .map_err(map_error(SLOTS_MAP))
+            .map_err(map_error(SLOTS_MAP))?;
+        self.set_aliases(slot, &links::aliases_of(config.key))
+    }
+
+    /// Makes `aliases` the keys `slot` has besides its own, replacing those it had: the
+    /// program then takes adverts seen under any of them for the instance. [`Self::install`]
+    /// and [`Self::update`] set the aliases of the interface's topology; tests set their
+    /// own (this kernel has no VLAN or bond devices).
+    pub fn set_aliases(
+        &mut self,
+        slot: u32,
+        aliases: &[InstanceKey],
+    ) -> Result<(), DataplaneError> {
+        Self::check_slot(slot)?;
+        let old = self.aliases.remove(&slot).unwrap_or_default();
+        let mut slots = self.slots()?;
+        for key in &old {
+            // Only our own entry: another slot may have taken the key since.
+            if !aliases.contains(key) && slots.get(key, 0).ok() == Some(slot) {
+                slots.remove(key).map_err(map_error(SLOTS_MAP))?;
+            }
+        }
+        for key in aliases {
+            slots.insert(*key, slot, 0).map_err(map_error(SLOTS_MAP))?;
+        }
+        if !aliases.is_empty() {
+            self.aliases.insert(slot, aliases.to_vec());
+        }
+        Ok(())
+    }
+
+    /// The keys `slot` has besides its own.
+    pub fn aliases(&self, slot: u32) -> &[InstanceKey] {
+        self.aliases.get(&slot).map_or(&[], Vec::as_slice)
     }
 
     /// Rewrites `slot`'s configuration in place (a reload, an interface back with a new
@@ -385,13 +422,14 @@ impl Dataplane {
                 .insert(config.key, slot, 0)
                 .map_err(map_error(SLOTS_MAP))?;
         }
-        Ok(())
+        self.set_aliases(slot, &links::aliases_of(config.key))
     }
 
     /// Forgets `slot` (an instance removed by a reload): the program no longer looks up its
     /// key; the slot can be installed again.
     pub fn uninstall(&mut self, slot: u32) -> Result<(), DataplaneError> {
         let current = self.config(slot)?;
+        self.set_aliases(slot, &[])?;
         let mut slots = self.slots()?;
         if slots.get(&current.key, 0).ok() == Some(slot) {
             slots.remove(&current.key).map_err(map_error(SLOTS_MAP))?;
@@ -547,6 +585,29 @@ impl Dataplane {
     /// loopback interface of the calling thread's namespace); returns the XDP action.
     pub fn test_run(&self, frame: &[u8]) -> Result<u32, DataplaneError> {
         Ok(self.time_run(frame, 1)?.0)
+    }
+
+    /// Runs the program once on `frame` as if received on interface `ifindex` (queue 0)
+    /// of the calling thread's namespace: `xdp_md.ingress_ifindex` is `ifindex`, as in a
+    /// driver-mode program on it. The interface must exist.
+    pub fn test_run_on(&self, frame: &[u8], ifindex: u32) -> Result<u32, DataplaneError> {
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex (the kernel wants data 0, data_end the frame's length, no meta).
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let context: Vec<u8> = [0, len, 0, ifindex, 0, 0]
+            .iter()
+            .flat_map(|w: &u32| w.to_ne_bytes())
+            .collect();
+        let result = self
+            .xdp(PROGRAM)?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&context),
+                repeat: 1,
+                ..Default::default()
+            })
+            .map_err(DataplaneError::TestRun)?;
+        Ok(result.return_value)
     }
 
     /// Runs the program `repeat` times on `frame`; returns the action and the kernel's
@@ -772,6 +833,19 @@ pub struct InstanceSpec<'a> {
 /// master changes), far below what a flood would cost.
 pub const DEFAULT_HMAC_BUDGET: u32 = 32;
 
+/// The key of the address digests (`vrrp_common::maps::address_term`): random, chosen once
+/// per process, so nobody can predict which address lists collide.
+fn address_seed() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        // `RandomState` is keyed from the operating system's random source.
+        let mut hasher = std::hash::RandomState::new().build_hasher();
+        hasher.write_u64(u64::from(std::process::id()));
+        hasher.finish()
+    })
+}
+
 fn address_bytes(address: &std::net::IpAddr) -> [u8; 16] {
     let mut out = [0u8; 16];
     match address {
@@ -793,7 +867,7 @@ impl InstanceSpec<'_> {
             ifindex: self.ifindex,
             vrid: self.vrid,
             family,
-            _pad: [0; 2],
+            vlan: 0,
         }
     }
 
@@ -821,7 +895,250 @@ impl InstanceSpec<'_> {
             }
         }
         let addresses: Vec<[u8; 16]> = self.addresses.iter().map(address_bytes).collect();
-        config.fill_addresses(&addresses);
+        config.set_addresses(&addresses, address_seed());
         config
+    }
+}
+
+pub mod links {
+    //! Where the program sees an instance's adverts besides its own interface, from the
+    //! interfaces' kinds (rtnetlink), so that VLAN and bond interfaces work in every mode:
+    //!
+    //! - a VLAN device `eth0.100`: its own program (generic mode: VLAN devices have no
+    //!   driver XDP) sees its adverts untagged, under its own index; the program on the
+    //!   parent `eth0` (if `eth0` has instances too) sees them first, tagged: alias
+    //!   (parent, VLAN id). A VLAN on a bond also gets (slave, VLAN id) for each slave;
+    //! - a bond `bond0`: in generic mode its program sees the bond's index; in driver mode
+    //!   the bond installs the program in its slaves' drivers, which report the slave's
+    //!   index: alias (slave, 0) for each slave.
+    //!
+    //! The aliases are read when an instance is installed or updated: a slave added to a
+    //! bond later is seen after the next update (a reload).
+    use std::collections::HashMap;
+
+    use rtnetlink::{
+        packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload},
+        packet_route::{
+            RouteNetlinkMessage,
+            link::{InfoData, InfoKind, InfoVlan, LinkAttribute, LinkInfo, LinkMessage},
+        },
+        sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE},
+    };
+    use vrrp_common::maps::InstanceKey;
+
+    /// What the aliases depend on, for one interface.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct LinkFacts {
+        pub index: u32,
+        /// A VLAN device: its parent's index and VLAN id.
+        pub vlan: Option<(u32, u16)>,
+        /// A bond master.
+        pub bond: bool,
+        /// The master this interface is enslaved to (`IFLA_MASTER`), if any.
+        pub controller: Option<u32>,
+    }
+
+    /// The keys besides `key` under which the program sees `key`'s adverts, given the
+    /// namespace's interfaces.
+    pub fn aliases(key: InstanceKey, links: &[LinkFacts]) -> Vec<InstanceKey> {
+        let by_index: HashMap<u32, &LinkFacts> = links.iter().map(|l| (l.index, l)).collect();
+        let is_bond = |index: u32| by_index.get(&index).is_some_and(|l| l.bond);
+        let slaves = |bond: u32| {
+            let bond = Some(bond).filter(|b| is_bond(*b));
+            links
+                .iter()
+                .filter(move |l| bond.is_some() && l.controller == bond)
+                .map(|l| l.index)
+        };
+        let with = |ifindex: u32, vlan: u16| InstanceKey {
+            ifindex,
+            vlan,
+            ..key
+        };
+        let mut out = Vec::new();
+        match by_index.get(&key.ifindex) {
+            Some(LinkFacts {
+                vlan: Some((parent, id)),
+                ..
+            }) => {
+                out.push(with(*parent, *id));
+                out.extend(slaves(*parent).map(|s| with(s, *id)));
+            }
+            Some(LinkFacts { bond: true, .. }) => {
+                out.extend(slaves(key.ifindex).map(|s| with(s, key.vlan)));
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// [`aliases`] for the interfaces of the calling thread's namespace; none when they
+    /// cannot be read (the instance then works on its own interface, as before).
+    pub fn aliases_of(key: InstanceKey) -> Vec<InstanceKey> {
+        match dump() {
+            Ok(links) => aliases(key, &links),
+            Err(error) => {
+                tracing::warn!(
+                    ifindex = key.ifindex,
+                    "reading the interfaces for VLAN and bond aliases failed: {error}"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// The interfaces of the calling thread's namespace (an `RTM_GETLINK` dump).
+    pub fn dump() -> std::io::Result<Vec<LinkFacts>> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let mut request = NetlinkMessage::new(
+            header,
+            NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())),
+        );
+        request.finalize();
+        let mut bytes = vec![0; request.buffer_len()];
+        request.serialize(&mut bytes);
+        socket.send(&bytes, 0)?;
+        let mut links = Vec::new();
+        loop {
+            let (reply, _) = socket.recv_from_full()?;
+            let mut at = 0;
+            while at < reply.len() {
+                let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[at..])
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                let len = message.header.length as usize;
+                match message.payload {
+                    NetlinkPayload::Done(_) => return Ok(links),
+                    NetlinkPayload::Error(e) => {
+                        return Err(e.to_io());
+                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                        links.push(facts(&link));
+                    }
+                    _ => {}
+                }
+                if len == 0 {
+                    break;
+                }
+                at += len;
+            }
+        }
+    }
+
+    fn facts(message: &LinkMessage) -> LinkFacts {
+        let mut out = LinkFacts {
+            index: message.header.index,
+            ..LinkFacts::default()
+        };
+        let mut parent = None;
+        let mut vlan_id = None;
+        for attribute in &message.attributes {
+            match attribute {
+                LinkAttribute::Link(index) => parent = Some(*index),
+                LinkAttribute::Controller(index) => out.controller = Some(*index),
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        match info {
+                            LinkInfo::Kind(InfoKind::Bond) => out.bond = true,
+                            LinkInfo::Data(InfoData::Vlan(data)) => {
+                                for d in data {
+                                    if let InfoVlan::Id(id) = d {
+                                        vlan_id = Some(*id);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (Some(parent), Some(id)) = (parent, vlan_id) {
+            out.vlan = Some((parent, id));
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn key(ifindex: u32) -> InstanceKey {
+            InstanceKey {
+                ifindex,
+                vrid: 51,
+                family: 4,
+                vlan: 0,
+            }
+        }
+
+        #[test]
+        fn vlan_bond_and_plain_interfaces() {
+            // 2 eth0, 3 eth0.100, 4 bond0 (slaves 5, 6), 7 bond0.200, 8 br0 (port 9).
+            let links = [
+                LinkFacts {
+                    index: 2,
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 3,
+                    vlan: Some((2, 100)),
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 4,
+                    bond: true,
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 5,
+                    controller: Some(4),
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 6,
+                    controller: Some(4),
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 7,
+                    vlan: Some((4, 200)),
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 8,
+                    ..Default::default()
+                },
+                LinkFacts {
+                    index: 9,
+                    controller: Some(8),
+                    ..Default::default()
+                },
+            ];
+            let with = |ifindex, vlan| InstanceKey {
+                vlan,
+                ..key(ifindex)
+            };
+            assert_eq!(aliases(key(2), &links), vec![]);
+            assert_eq!(aliases(key(3), &links), vec![with(2, 100)]);
+            assert_eq!(aliases(key(4), &links), vec![with(5, 0), with(6, 0)]);
+            assert_eq!(
+                aliases(key(7), &links),
+                vec![with(4, 200), with(5, 200), with(6, 200)]
+            );
+            // A bridge's ports are not a bond's slaves.
+            assert_eq!(aliases(key(8), &links), vec![]);
+            assert_eq!(aliases(key(99), &links), vec![]);
+        }
+
+        #[test]
+        fn the_namespace_can_be_read() {
+            let links = dump().expect("an RTM_GETLINK dump");
+            assert!(links.iter().any(|l| l.index == 1), "{links:?}");
+        }
     }
 }

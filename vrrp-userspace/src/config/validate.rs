@@ -13,7 +13,7 @@ use super::{
     model::{AuthKind, Config, Instance, Script, SyncGroup, Version},
 };
 use crate::auth::PASSWORD_LEN;
-use vrrp_common::maps::MAX_INSTANCES;
+use vrrp_common::maps::{MAX_AH_ADDRESSES, MAX_INSTANCES};
 
 /// keepalived's bound on `preempt_delay`.
 const MAX_PREEMPT_DELAY_CENTIS: u32 = 1000 * 100;
@@ -290,6 +290,21 @@ fn addresses(i: &Instance, report: &mut Report<'_>) -> bool {
             "authentication",
             format!("({name}) IPSEC-AH is IPv4 only"),
             "",
+        );
+    }
+    // The XDP program verifies the ICV of adverts up to three MD5 blocks long.
+    let count = i.virtual_addresses.len();
+    if let Some(auth) = &i.authentication
+        && auth.kind == AuthKind::Ah
+        && count > MAX_AH_ADDRESSES
+    {
+        report.instance(
+            i,
+            "virtual_addresses",
+            format!(
+                "({name}) has {count} virtual addresses: vrrpd verifies IPSEC-AH adverts carrying at most {MAX_AH_ADDRESSES}"
+            ),
+            "move the others to virtual_addresses_excluded (held as MASTER, not advertised), or use PASS or no authentication (up to 255 addresses)",
         );
     }
     for peer in i.unicast_peers.iter().chain(i.unicast_src.iter()) {
@@ -594,6 +609,42 @@ mod tests {
             .into_iter()
             .filter(Diagnostic::is_error)
             .collect()
+    }
+
+    #[test]
+    fn ah_instances_with_more_addresses_than_the_kernel_verifies_are_refused() {
+        let yaml = |count: usize, auth: &str| {
+            let addresses: Vec<String> =
+                (0..count).map(|n| format!("10.0.0.{}/32", n + 1)).collect();
+            format!(
+                "instances:\n  - name: VI_1\n    interface: eth0\n    vrid: 1\n{auth}    virtual_addresses: [{}]\n",
+                addresses.join(", ")
+            )
+        };
+        let ah = "    authentication: {type: ah, password: k}\n";
+        let errors = |text: String| {
+            let mut diagnostics = Vec::new();
+            let (config, sites) =
+                super::super::yaml::read(Path::new("x.yaml"), &text, &mut diagnostics)
+                    .expect("the instance reads");
+            validate(&config, &sites)
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(errors(yaml(MAX_AH_ADDRESSES, ah)), Vec::new());
+        assert_eq!(errors(yaml(255, "")), Vec::new());
+        let refused = errors(yaml(MAX_AH_ADDRESSES + 1, ah));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(
+            refused[0].message,
+            format!(
+                "(VI_1) has {} virtual addresses: vrrpd verifies IPSEC-AH adverts carrying at most {MAX_AH_ADDRESSES}",
+                MAX_AH_ADDRESSES + 1
+            )
+        );
+        let span = refused[0].span.as_ref().expect("a position");
+        assert_eq!((span.line, span.column), (6, 5));
     }
 
     #[test]
