@@ -20,6 +20,8 @@ const FUZZ_TARGETS: [(&str, &[&str]); 5] = [
             "vrrp-userspace/tests/config/seed",
             "vrrp-userspace/tests/config/broken",
             "vrrp-userspace/tests/config/valid/include.d",
+            // Inputs the fuzzer once failed on, kept as regressions.
+            "fuzz/seeds/keepalived_conf",
         ],
     ),
     (
