@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use setup::Needs;
 
+mod deb;
 mod demo;
 mod run;
 mod setup;
@@ -47,6 +48,9 @@ enum Command {
     Test,
     /// The seed case study, live in network namespaces.
     Demo,
+    /// Build the Debian package `target/debian/vrrpd_VERSION_ARCH.deb` (the binary, the
+    /// systemd unit, an example /etc/vrrpd/vrrpd.yaml, the docs); prints its path.
+    Deb,
     /// Benchmarks; each prints its figures next to a baseline measured in the same run
     /// and writes them to BENCHMARKS.md.
     Bench {
@@ -80,6 +84,10 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { what } => {
             setup::run(&root, Needs::All)?;
             run::bench(&root, what)
+        }
+        Command::Deb => {
+            setup::run(&root, Needs::Build)?;
+            deb::run(&root).map(drop)
         }
         Command::Demo => {
             setup::run(&root, Needs::Demo)?;
