@@ -655,6 +655,41 @@ impl Daemon {
         Ok(())
     }
 
+    /// The daemon's process ids: the main process, then keepalived's VRRP child once its
+    /// pid file is written.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.child.id()];
+        if let Ok(pid) = std::fs::read_to_string(self.run_dir.join("vrrp.pid"))
+            && let Ok(pid) = pid.trim().parse()
+        {
+            pids.push(pid);
+        }
+        pids
+    }
+
+    /// The director dies without a word (no priority-0 advert, its VIPs left behind):
+    /// SIGKILL to keepalived's VRRP child first (its parent dying first could have it told
+    /// to stop cleanly), then to the main process; waits (bounded) until the main process
+    /// is gone.
+    pub fn crash(&mut self) -> anyhow::Result<()> {
+        for pid in self.pids().iter().rev() {
+            let status = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status()?;
+            ensure!(status.success(), "kill -KILL {pid}: {status}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait()?.is_none() {
+            ensure!(
+                Instant::now() < deadline,
+                "still running 10 s after SIGKILL"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     /// Whether the daemon's main process is still running.
     pub fn running(&mut self) -> anyhow::Result<bool> {
         Ok(self.child.try_wait()?.is_none())
@@ -921,4 +956,34 @@ pub fn gratuitous_arps(frames: &[Captured]) -> Vec<SeenGarp> {
             })
         })
         .collect()
+}
+
+/// The machine, for benchmark reports: `CPU model, N cores, M GiB, Linux RELEASE`.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .map_or(0, |kb| kb / 1024 / 1024);
+    format!(
+        "{cpu}, {cores} cores, {memory} GiB, Linux {}",
+        kernel.trim()
+    )
 }
