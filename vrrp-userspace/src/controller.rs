@@ -360,7 +360,7 @@ impl<P: Platform> Controller<P> {
         name: &str,
         ifindex: u32,
         mac: [u8; 6],
-        own: impl Fn(bool) -> Option<IpAddr>,
+        own: impl Fn(&VirtualRouter) -> Option<IpAddr>,
     ) {
         let Some(old) = self
             .routers
@@ -371,11 +371,11 @@ impl<P: Platform> Controller<P> {
             return;
         };
         for index in 0..self.routers.len() {
+            let address = own(&self.routers[index]);
             let r = &mut self.routers[index];
             let before = (r.ifindex, r.mac, r.own, r.vips.clone());
             if r.interface == name {
-                let v6 = r.own.is_ipv6();
-                r.rebind(ifindex, mac, own(v6));
+                r.rebind(ifindex, mac, address);
             } else {
                 for vip in &mut r.vips {
                     if vip.ifindex == old {

@@ -4,7 +4,7 @@
 //! signals and the control socket become [`Input`]s; the controller's actions reach the
 //! world through [`Live`], this module's [`Platform`].
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
     time::Duration,
@@ -28,7 +28,7 @@ use crate::{
     controller::{Controller, Input, Reloaded},
     dataplane::Dataplane,
     fsm::{self, Event, Heard, SeenAdvert, State},
-    netlink::{LinkChange, Netlink},
+    netlink::{InterfaceAddress, LinkChange, Netlink},
     platform::{KernelDeadline, Platform},
     router::{Handles, VirtualRouter},
     sys::{GroupMembership, PacketSocket},
@@ -377,15 +377,46 @@ pub struct Daemon {
     /// Where the configuration came from, to read it again on reload (none: standard
     /// input, which cannot be read twice).
     source: Option<(PathBuf, Option<Format>)>,
+    /// The instances whose source address is configured (`mcast_src_ip`,
+    /// `unicast_src_ip`, YAML `source_address`): never re-chosen from the interface.
+    configured_sources: HashMap<String, IpAddr>,
 }
 
-/// The address an instance sends from on an interface with `addresses`: the first IPv4
-/// address, or for IPv6 instances the link-local one.
-fn source_address(addresses: &[(IpAddr, u8)], v6: bool) -> Option<IpAddr> {
-    addresses.iter().map(|(a, _)| *a).find(|a| match a {
-        IpAddr::V4(_) => !v6,
-        IpAddr::V6(a) => v6 && a.segments()[0] & 0xffc0 == 0xfe80,
-    })
+/// The address an instance sends from on an interface with `addresses` (in the kernel's
+/// order), as keepalived chooses it: the first IPv4 address that is neither a secondary nor
+/// a virtual address of ours (`ours`), or for IPv6 instances the first link-local one that
+/// is not ours. A configured source address comes before this (see [`handles`]).
+fn source_address(
+    addresses: &[InterfaceAddress],
+    v6: bool,
+    ours: &HashSet<IpAddr>,
+) -> Option<IpAddr> {
+    addresses
+        .iter()
+        .filter(|a| !ours.contains(&a.address))
+        .find(|a| match a.address {
+            IpAddr::V4(_) => !v6 && !a.secondary,
+            IpAddr::V6(v) => v6 && v.segments()[0] & 0xffc0 == 0xfe80,
+        })
+        .map(|a| a.address)
+}
+
+/// Every virtual address of `config` (advertised and excluded): never a source address.
+fn virtual_addresses(config: &Config) -> HashSet<IpAddr> {
+    config
+        .instances
+        .iter()
+        .flat_map(|i| i.all_addresses().map(|v| v.address))
+        .collect()
+}
+
+/// The configured source address of each instance that has one.
+fn configured_sources(config: &Config) -> HashMap<String, IpAddr> {
+    config
+        .instances
+        .iter()
+        .filter_map(|i| Some((i.name.clone(), i.unicast_src?)))
+        .collect()
 }
 
 /// Whether instance `inst` is an IPv6 one.
@@ -400,6 +431,7 @@ fn is_v6(inst: &crate::config::model::Instance) -> bool {
 async fn handles(
     nl: &Netlink,
     inst: &crate::config::model::Instance,
+    ours: &HashSet<IpAddr>,
 ) -> anyhow::Result<(Handles, bool)> {
     let v6 = is_v6(inst);
     let Ok(link) = nl.link(&inst.interface).await else {
@@ -423,9 +455,10 @@ async fn handles(
         };
         return Ok((handles, false));
     };
-    let addresses = nl.addresses(link.index).await?;
-    let own = source_address(&addresses, v6)
-        .or(inst.unicast_src)
+    let addresses = nl.interface_addresses(link.index).await?;
+    let own = inst
+        .unicast_src
+        .or_else(|| source_address(&addresses, v6, ours))
         .with_context(|| {
             format!(
                 "({}) {} has no {} address to send adverts from",
@@ -490,8 +523,9 @@ async fn resolve(
 ) -> anyhow::Result<(Vec<Handles>, HashMap<String, bool>)> {
     let mut all = Vec::new();
     let mut links = HashMap::new();
+    let ours = virtual_addresses(config);
     for inst in &config.instances {
-        let (h, up) = handles(nl, inst).await?;
+        let (h, up) = handles(nl, inst, &ours).await?;
         links.insert(inst.interface.clone(), up);
         for track in &inst.track_interfaces {
             if let Ok(link) = nl.link(&track.name).await {
@@ -551,6 +585,7 @@ impl Daemon {
             started: Instant::now(),
             events_lost: 0,
             source: None,
+            configured_sources: configured_sources(config),
         };
         daemon.events_lost = daemon.lost_events();
         daemon.remove_leftover_vips().await?;
@@ -594,6 +629,7 @@ impl Daemon {
         bind_all(live, &config, &mut links);
         let now = self.now();
         let report = self.controller.reload(&config, handles, links, now).await;
+        self.configured_sources = configured_sources(&config);
         let used = interfaces_of(&config);
         let live = self.controller.platform_mut();
         let unused: Vec<String> = live
@@ -619,6 +655,19 @@ impl Daemon {
         let (link, deleted) = match change {
             LinkChange::Changed(link) => (link, false),
             LinkChange::Deleted(link) => (link, true),
+            LinkChange::Addresses(index) => {
+                // Not a change of state: only the address to send from may change.
+                let on = self
+                    .controller
+                    .routers()
+                    .iter()
+                    .find(|r| r.ifindex == index && index != 0)
+                    .map(|r| (r.interface.clone(), r.mac));
+                if let Some((name, mac)) = on {
+                    self.choose_sources(&name, index, mac).await;
+                }
+                return;
+            }
         };
         let name = link.name.clone();
         let ours: Vec<bool> = {
@@ -648,9 +697,7 @@ impl Daemon {
                     if bound_index.is_some() {
                         tracing::info!(interface = %name, "interface {name} is back (index {index})");
                     }
-                    let addresses = live.nl.addresses(index).await.unwrap_or_default();
-                    self.controller
-                        .rebind(&name, index, link.mac, |v6| source_address(&addresses, v6));
+                    self.choose_sources(&name, index, link.mac).await;
                 }
                 Err(error) => {
                     tracing::error!(interface = %name, "{error:#}: the instances on {name} stay in FAULT");
@@ -659,12 +706,35 @@ impl Daemon {
             }
         } else if !ours.is_empty() && up {
             // Up again: its addresses may have been added since it was bound.
-            let addresses = live.nl.addresses(link.index).await.unwrap_or_default();
-            self.controller.rebind(&name, link.index, link.mac, |v6| {
-                source_address(&addresses, v6)
-            });
+            self.choose_sources(&name, link.index, link.mac).await;
         }
         self.controller.handle(Input::Link { name, up }, now).await;
+    }
+
+    /// The instances on interface `name` (index `index`, MAC `mac`) take that index and MAC
+    /// and send from the address keepalived would choose now ([`source_address`]), unless
+    /// theirs is configured; a change is logged and written to the kernel.
+    async fn choose_sources(&mut self, name: &str, index: u32, mac: [u8; 6]) {
+        let addresses = self
+            .controller
+            .platform()
+            .nl
+            .interface_addresses(index)
+            .await
+            .unwrap_or_default();
+        let ours: HashSet<IpAddr> = self
+            .controller
+            .routers()
+            .iter()
+            .flat_map(|r| r.vips.iter().map(|v| v.address.address))
+            .collect();
+        let configured = &self.configured_sources;
+        self.controller.rebind(name, index, mac, |r| {
+            configured
+                .get(&r.name)
+                .copied()
+                .or_else(|| source_address(&addresses, r.own.is_ipv6(), &ours))
+        });
     }
 
     /// A previous run that crashed may have left virtual addresses behind: remove them

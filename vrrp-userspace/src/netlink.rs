@@ -1,5 +1,5 @@
 //! Interfaces and addresses through rtnetlink: interface lookup (index, MAC, up), the
-//! virtual addresses (add / remove / list), and link-state notifications.
+//! virtual addresses (add / remove / list), and link and address notifications.
 use std::net::IpAddr;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -8,7 +8,7 @@ use rtnetlink::{
     packet_core::NetlinkPayload,
     packet_route::{
         RouteNetlinkMessage,
-        address::{AddressAttribute, AddressMessage},
+        address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
         link::{LinkAttribute, LinkFlags, LinkMessage},
     },
 };
@@ -41,6 +41,18 @@ pub enum LinkChange {
     Changed(Link),
     /// Deleted: its index is gone with it (the same name may come back with another).
     Deleted(Link),
+    /// An address was added to or removed from the interface with this index.
+    Addresses(u32),
+}
+
+/// An address of an interface, as the kernel lists them (per family, primaries before
+/// secondaries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    pub address: IpAddr,
+    pub prefix: u8,
+    /// Another address of the same subnet came first (`IFA_F_SECONDARY`).
+    pub secondary: bool,
 }
 
 fn link_of(message: &LinkMessage) -> Link {
@@ -110,6 +122,35 @@ impl Netlink {
             .collect())
     }
 
+    /// The addresses of interface `index` in the kernel's order, with their flags.
+    pub async fn interface_addresses(
+        &self,
+        index: u32,
+    ) -> Result<Vec<InterfaceAddress>, NetlinkError> {
+        let messages: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| {
+                let address = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                })?;
+                Some(InterfaceAddress {
+                    address,
+                    prefix: m.header.prefix_len,
+                    secondary: m.header.flags.contains(AddressHeaderFlags::Secondary),
+                })
+            })
+            .collect())
+    }
+
     /// Adds `address/prefix` to interface `index` (already present: fine).
     pub async fn add_address(
         &self,
@@ -147,11 +188,15 @@ impl Netlink {
     }
 
     /// Link changes (`RTNLGRP_LINK`) as they happen, in this thread's namespace: new and
-    /// changed links, and deleted ones.
+    /// changed links, and deleted ones; and the interfaces whose addresses changed
+    /// (`RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`).
     pub fn watch_links() -> Result<mpsc::UnboundedReceiver<LinkChange>, NetlinkError> {
-        let (connection, _, mut messages) =
-            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
-                .map_err(NetlinkError::Socket)?;
+        let (connection, _, mut messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])
+        .map_err(NetlinkError::Socket)?;
         tokio::spawn(connection);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -163,6 +208,9 @@ impl Netlink {
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
                         LinkChange::Deleted(link_of(&link))
                     }
+                    NetlinkPayload::InnerMessage(
+                        RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a),
+                    ) => LinkChange::Addresses(a.header.index),
                     _ => continue,
                 };
                 if tx.send(change).is_err() {

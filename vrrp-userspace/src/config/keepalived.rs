@@ -466,7 +466,7 @@ impl Reader<'_> {
                 "track_interface" => "track_interfaces",
                 "track_script" => "track_scripts",
                 "unicast_peer" => "unicast_peers",
-                "unicast_src_ip" => "unicast_src",
+                "unicast_src_ip" | "mcast_src_ip" => "unicast_src",
                 "nopreempt" => "preempt",
                 other => other,
             };
@@ -578,7 +578,10 @@ impl Reader<'_> {
                     }
                     garp = Some(g2);
                 }
-                "unicast_src_ip" => instance.unicast_src = self.parsed(n, parse_ip),
+                // keepalived's vrrp_srcip_handler: both name the address adverts are sent from.
+                "unicast_src_ip" | "mcast_src_ip" => {
+                    instance.unicast_src = self.parsed(n, parse_ip);
+                }
                 "unicast_peer" => {
                     for p in self.block(n) {
                         match parse_ip(&p.keyword.text) {

@@ -634,7 +634,9 @@ pub struct Instance {
     /// Per-instance override of `global.garp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub garp: Option<Garp>,
-    /// Send adverts unicast from this address to `unicast_peers` instead of multicast.
+    /// The address adverts are sent from (keepalived's `mcast_src_ip` and `unicast_src_ip`,
+    /// one setting there too); unset: the interface's primary address (IPv6: its
+    /// link-local one), chosen again when the interface's addresses change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unicast_src: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -513,7 +513,7 @@ fn authentication_warnings(i: &Instance, report: &mut Report<'_>) {
 /// Read and validated, but not acted on by the daemon yet: say so, never drop silently.
 fn unsupported_instance_features(i: &Instance, report: &mut Report<'_>) {
     let name = i.name.as_str();
-    if !i.unicast_peers.is_empty() || i.unicast_src.is_some() {
+    if !i.unicast_peers.is_empty() {
         report.instance_warning(
             i,
             "unicast_peers",
