@@ -11,8 +11,7 @@
 //! distributions: a vrrpd stops its instances one after the other, a few ms each in a debug
 //! build on a loaded machine, so at 1,000 the last ones can fall silent for longer than the
 //! peer's master-down time before their priority-0 advert, and the peer, master by then,
-//! and the stopping vrrpd count each other's adverts as replays (see docs/dataplane.md,
-//! "Scale").
+//! and the stopping vrrpd count each other's adverts as replays (docs/scale.md).
 //!
 //! Timeouts are liveness bounds, not speed checks; the phases' durations are printed, and
 //! measured properly by `cargo xtask bench scale`.

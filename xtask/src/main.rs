@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use setup::Needs;
 
+mod bench;
 mod deb;
 mod demo;
 mod run;
@@ -55,7 +56,10 @@ enum Command {
     /// and writes them to BENCHMARKS.md.
     Bench {
         #[arg(value_enum)]
-        what: run::Bench,
+        what: bench::Bench,
+        /// More arguments for the benchmark binary, e.g. `-- --counts 1,10 --rest 5`.
+        #[arg(last = true)]
+        args: Vec<String>,
     },
 }
 
@@ -81,9 +85,9 @@ fn main() -> anyhow::Result<()> {
             setup::run(&root, Needs::All)?;
             test::run(&root)
         }
-        Command::Bench { what } => {
+        Command::Bench { what, args } => {
             setup::run(&root, Needs::All)?;
-            run::bench(&root, what)
+            bench::run(&root, what, &args)
         }
         Command::Deb => {
             setup::run(&root, Needs::Build)?;

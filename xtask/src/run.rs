@@ -74,35 +74,3 @@ pub fn exec_vrrpd(vrrpd: &Path, args: &[String]) -> anyhow::Result<()> {
     command.arg("run").args(args);
     status(&mut command)
 }
-
-/// What `cargo xtask bench` measures.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Bench {
-    /// The XDP program per packet class (BPF_PROG_TEST_RUN) against a bare XDP_PASS
-    /// program, and its HMAC against native Rust.
-    Xdp,
-}
-
-/// Builds and runs a benchmark (as root: it loads BPF programs).
-pub fn bench(root: &Path, what: Bench) -> anyhow::Result<()> {
-    match what {
-        Bench::Xdp => {
-            step("building the XDP benchmark (release)");
-            status(cargo().current_dir(root).args([
-                "build",
-                "--release",
-                "--package",
-                "tests",
-                "--bin",
-                "xdp-bench",
-            ]))?;
-            step("running: BPF_PROG_TEST_RUN per packet class, baseline in the same run");
-            let report = root.join("BENCHMARKS.md");
-            status(
-                Command::new(root.join("target/release/xdp-bench"))
-                    .arg("--output")
-                    .arg(&report),
-            )
-        }
-    }
-}
