@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::Config,
-    fsm::{Action, Event, Note, State},
+    fsm::{Action, Event, FaultReason, Note, State},
     platform::{KernelDeadline, Platform},
     router::{Handles, VirtualRouter},
     sync::{self, Group, Item, Outcome},
+    tracking::{self, Counter, Source, World},
 };
 
 /// Something the world tells the controller; `now` comes with it.
@@ -32,6 +33,10 @@ pub enum Input {
     Timer,
     /// Stop every instance (priority 0 for MASTERs, VIPs removed).
     Stop,
+    /// A `vrrp_script` run ended: exit 0 (`ok`), or not (failed, timed out).
+    Script { name: String, ok: bool },
+    /// A tracked file (`vrrp_track_file`) now holds this number.
+    File { name: String, value: i64 },
 }
 
 /// What a reload did, instance names in the new configuration's words (removed ones in
@@ -94,7 +99,26 @@ pub struct Controller<P> {
     groups: Vec<Group>,
     /// Interfaces that matter (instances' own and tracked ones): up or not.
     links: HashMap<String, bool>,
+    /// Scripts' result counters and tracked files' numbers.
+    world: World,
+    /// Each script's counter settings (rise, fall, init_fail), to keep counters a reload
+    /// leaves unchanged.
+    script_settings: HashMap<String, (u32, u32, bool)>,
+    /// Each sync group's last notified state.
+    group_states: HashMap<String, State>,
+    /// keepalived's `notify_fifo`: lines go to the platform.
+    fifo: bool,
+    /// keepalived's `script_user`: notify commands run as this user.
+    script_user: Option<String>,
     platform: P,
+}
+
+fn script_settings(config: &Config) -> HashMap<String, (u32, u32, bool)> {
+    config
+        .scripts
+        .iter()
+        .map(|s| (s.name.clone(), (s.rise, s.fall, s.init_fail)))
+        .collect()
 }
 
 impl<P: Platform> Controller<P> {
@@ -114,10 +138,26 @@ impl<P: Platform> Controller<P> {
                 VirtualRouter::from_config(config, index, slot, h)
             })
             .collect();
+        let settings = script_settings(config);
+        let world = World {
+            scripts: settings
+                .iter()
+                .map(|(n, (rise, fall, init_fail))| {
+                    (n.clone(), Counter::new(*rise, *fall, *init_fail))
+                })
+                .collect(),
+            links: links.clone(),
+            files: HashMap::new(),
+        };
         Self {
             routers,
             groups: Group::from_config(config),
             links,
+            world,
+            script_settings: settings,
+            group_states: HashMap::new(),
+            fifo: config.global.notify_fifo.is_some(),
+            script_user: config.global.script_user.clone(),
             platform,
         }
     }
@@ -227,9 +267,26 @@ impl<P: Platform> Controller<P> {
         }
         self.routers = routers;
         self.groups = Group::from_config(config);
+        self.group_states
+            .retain(|name, _| config.sync_groups.iter().any(|g| &g.name == name));
+        self.fifo = config.global.notify_fifo.is_some();
+        self.script_user = config.global.script_user.clone();
         for (name, up) in links {
-            self.links.entry(name).or_insert(up);
+            self.links.entry(name.clone()).or_insert(up);
+            self.world.links.entry(name).or_insert(up);
         }
+        // Scripts whose counting is unchanged keep their counters; the others start over.
+        let settings = script_settings(config);
+        self.world.scripts.retain(|name, _| {
+            settings.get(name) == self.script_settings.get(name) && settings.contains_key(name)
+        });
+        for (name, (rise, fall, init_fail)) in &settings {
+            self.world
+                .scripts
+                .entry(name.clone())
+                .or_insert_with(|| Counter::new(*rise, *fall, *init_fail));
+        }
+        self.script_settings = settings;
 
         for (index, changes) in changed {
             self.apply_changes(index, changes, now).await;
@@ -259,6 +316,11 @@ impl<P: Platform> Controller<P> {
         }
         let outcome = sync::settle_all(&mut self.routers, &self.groups, now);
         self.execute(outcome, now).await;
+        for index in 0..self.routers.len() {
+            if !added.contains(&index) {
+                self.retrack(index, now).await;
+            }
+        }
         for index in added {
             let r = &self.routers[index];
             let (slot, config) = (r.slot, r.kernel_config());
@@ -330,18 +392,14 @@ impl<P: Platform> Controller<P> {
             .faults
             .iter()
             .filter_map(|f| match f {
-                crate::fsm::FaultReason::Interface(n) if !r.watches(n) => Some(n.clone()),
+                FaultReason::Interface(n) if !r.watches(n) => Some(n.clone()),
                 _ => None,
             })
             .collect();
         let down: Vec<String> = std::iter::once(r.interface.clone())
             .chain(r.tracked.iter().cloned())
             .filter(|n| self.links.get(n) == Some(&false))
-            .filter(|n| {
-                !r.fsm
-                    .faults
-                    .contains(&crate::fsm::FaultReason::Interface(n.clone()))
-            })
+            .filter(|n| !r.fsm.faults.contains(&FaultReason::Interface(n.clone())))
             .collect();
         for n in stale {
             self.dispatch(index, Event::InterfaceUp(n), now).await;
@@ -398,8 +456,10 @@ impl<P: Platform> Controller<P> {
         }
     }
 
-    /// Instance `index` starts: FAULT for each watched interface that is down, then up.
+    /// Instance `index` starts: its tracking applied (priority, weight-0 faults), FAULT
+    /// for each watched interface that is down, then up.
     async fn start(&mut self, index: usize, now: Duration) {
+        self.retrack(index, now).await;
         let r = &self.routers[index];
         let down: Vec<String> = std::iter::once(r.interface.clone())
             .chain(r.tracked.iter().cloned())
@@ -483,10 +543,18 @@ impl<P: Platform> Controller<P> {
                 }
             }
             Input::Link { name, up } => {
-                if self.links.get(&name) == Some(&up) || !self.links.contains_key(&name) {
+                let tracked = self.routers.iter().any(|r| {
+                    r.tracking
+                        .iter()
+                        .any(|t| t.source == Source::Interface(name.clone()))
+                });
+                if self.links.get(&name) == Some(&up)
+                    || !(self.links.contains_key(&name) || tracked)
+                {
                     return;
                 }
                 self.links.insert(name.clone(), up);
+                self.world.links.insert(name.clone(), up);
                 self.platform.log(&format!(
                     "interface {name} is {}",
                     if up { "up" } else { "down" }
@@ -501,6 +569,26 @@ impl<P: Platform> Controller<P> {
                         self.dispatch(index, event, now).await;
                     }
                 }
+                self.retrack_all(&Source::Interface(name), now).await;
+            }
+            Input::Script { name, ok } => {
+                let Some(counter) = self.world.scripts.get_mut(&name) else {
+                    return;
+                };
+                if let Some(good) = counter.report(ok) {
+                    let word = if good { "succeeded" } else { "failed" };
+                    self.platform.log(&format!("VRRP_Script({name}) {word}"));
+                    self.retrack_all(&Source::Script(name), now).await;
+                }
+            }
+            Input::File { name, value } => {
+                if self.world.files.get(&name) == Some(&value) {
+                    return;
+                }
+                self.platform
+                    .log(&format!("VRRP_Track_File({name}) now {value}"));
+                self.world.files.insert(name.clone(), value);
+                self.retrack_all(&Source::File(name), now).await;
             }
             Input::Timer => {
                 for index in 0..self.routers.len() {
@@ -527,13 +615,106 @@ impl<P: Platform> Controller<P> {
         }
     }
 
+    /// Every started instance that tracks `source` takes its new tracking state.
+    async fn retrack_all(&mut self, source: &Source, now: Duration) {
+        for index in 0..self.routers.len() {
+            let r = &self.routers[index];
+            if r.tracking.iter().any(|t| &t.source == source) {
+                self.retrack(index, now).await;
+            }
+        }
+    }
+
+    /// Brings instance `index` in line with what it tracks (`tracking::evaluate`): faults
+    /// of weight-0 scripts and files raised or cleared, the effective priority changed
+    /// (keepalived's "Changing effective priority from 150 to 90").
+    async fn retrack(&mut self, index: usize, now: Duration) {
+        let r = &self.routers[index];
+        let eval = tracking::evaluate(r.base_priority, &r.tracking, &self.world);
+        let tracked_fault =
+            |f: &FaultReason| matches!(f, FaultReason::Script(_) | FaultReason::File(_));
+        let cleared: Vec<FaultReason> = r
+            .fsm
+            .faults
+            .iter()
+            .filter(|f| tracked_fault(f) && !eval.faults.contains(f))
+            .cloned()
+            .collect();
+        let raised: Vec<FaultReason> = eval
+            .faults
+            .iter()
+            .filter(|f| !r.fsm.faults.contains(f))
+            .cloned()
+            .collect();
+        let current = r.fsm.params.priority;
+        // An address owner that stepped down to 254 stays there until a reload.
+        let stepped_down = r.base_priority == crate::fsm::OWNER && current == crate::fsm::OWNER - 1;
+        if eval.priority != current && !stepped_down {
+            let line = format!(
+                "({}) Changing effective priority from {current} to {}",
+                r.name, eval.priority
+            );
+            self.platform.log(&line);
+            self.dispatch(index, Event::Priority(eval.priority), now)
+                .await;
+        }
+        for reason in raised {
+            self.dispatch(index, Event::Fault(reason), now).await;
+        }
+        for reason in cleared {
+            self.dispatch(index, Event::Recover(reason), now).await;
+        }
+    }
+
     async fn dispatch(&mut self, index: usize, event: Event, now: Duration) {
         let outcome = sync::dispatch(&mut self.routers, &self.groups, index, &event, now);
         self.execute(outcome, now).await;
     }
 
-    /// Carries out what the core decided.
+    /// Carries out what the core decided, then notifies the sync groups whose state
+    /// changed.
     async fn execute(&mut self, outcome: Outcome, now: Duration) {
+        let touched = !outcome.items.is_empty();
+        self.execute_items(outcome, now).await;
+        if touched {
+            self.notify_groups();
+        }
+    }
+
+    /// keepalived's `notify_group_exec`: a group's `notify_master`... without arguments,
+    /// `notify` with `GROUP NAME STATE`, and `GROUP "NAME" STATE` on the notify FIFO.
+    fn notify_groups(&mut self) {
+        for g in &self.groups {
+            let states: Vec<State> = g.members.iter().map(|m| self.routers[*m].state()).collect();
+            let previous = self.group_states.get(&g.name).copied();
+            let Some(state) = sync::group_state(&states, previous) else {
+                continue;
+            };
+            self.group_states.insert(g.name.clone(), state);
+            let specific = match state {
+                State::Master => g.notify.master.clone(),
+                State::Backup => g.notify.backup.clone(),
+                State::Fault => g.notify.fault.clone(),
+                State::Init => g.notify.stop.clone(),
+            };
+            let word = state.notify_word();
+            let any = g
+                .notify
+                .any
+                .as_deref()
+                .map(|cmd| format!("{cmd} GROUP {} {word}", g.name));
+            for command in specific.into_iter().chain(any) {
+                self.platform
+                    .run_script_as(&command, self.script_user.as_deref());
+            }
+            if self.fifo {
+                self.platform
+                    .notify_fifo(&format!("GROUP \"{}\" {word}", g.name));
+            }
+        }
+    }
+
+    async fn execute_items(&mut self, outcome: Outcome, now: Duration) {
         for item in outcome.items {
             match item {
                 Item::Log(line) => self.platform.log(&line),
@@ -663,7 +844,17 @@ impl<P: Platform> Controller<P> {
         });
         self.platform.log(&line);
         for command in specific.into_iter().chain(any) {
-            self.platform.run_script(&command);
+            self.platform
+                .run_script_as(&command, self.script_user.as_deref());
+        }
+        if self.fifo {
+            let line = format!(
+                "INSTANCE \"{}\" {} {}",
+                r.name,
+                state.notify_word(),
+                r.priority()
+            );
+            self.platform.notify_fifo(&line);
         }
     }
 }

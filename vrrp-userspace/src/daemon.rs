@@ -41,6 +41,8 @@ pub struct Live {
     nl: Netlink,
     /// The VRRP interfaces the program runs on, by name.
     bound: HashMap<String, Bound>,
+    /// keepalived's `notify_fifo`, open.
+    fifo: Option<std::fs::File>,
 }
 
 /// A VRRP interface as the daemon holds it: the program attached, a packet socket, and
@@ -183,6 +185,19 @@ impl Platform for Live {
                 });
             }
             Err(error) => tracing::warn!("notify `{command}` failed to start: {error}"),
+        }
+    }
+
+    fn run_script_as(&mut self, command: &str, user: Option<&str>) {
+        crate::scripts::notify(command, user);
+    }
+
+    fn notify_fifo(&mut self, line: &str) {
+        use std::io::Write as _;
+        if let Some(fifo) = &mut self.fifo
+            && let Err(error) = writeln!(fifo, "{line}")
+        {
+            tracing::warn!("notify_fifo: {error}");
         }
     }
 
@@ -380,6 +395,8 @@ pub struct Daemon {
     /// The instances whose source address is configured (`mcast_src_ip`,
     /// `unicast_src_ip`, YAML `source_address`): never re-chosen from the interface.
     configured_sources: HashMap<String, IpAddr>,
+    /// The health checks (`vrrp_script`, tracked files) of the running configuration.
+    checks: crate::scripts::Runner,
 }
 
 /// The address an instance sends from on an interface with `addresses` (in the kernel's
@@ -572,10 +589,16 @@ impl Daemon {
             tracing::error!("{error}: master-down timers run in userspace (see `vrrpd status`)");
         }
         let (all, mut links) = resolve(&nl, config).await?;
+        let fifo = config.global.notify_fifo.as_deref().and_then(|path| {
+            crate::scripts::open_fifo(path)
+                .inspect_err(|e| tracing::error!("notify_fifo {path}: {e}"))
+                .ok()
+        });
         let mut live = Live {
             dp,
             nl,
             bound: HashMap::new(),
+            fifo,
         };
         bind_all(&mut live, config, &mut links);
         let mut controller = Controller::new(config, all, links, live);
@@ -586,7 +609,9 @@ impl Daemon {
             events_lost: 0,
             source: None,
             configured_sources: configured_sources(config),
+            checks: crate::scripts::Runner::default(),
         };
+        daemon.checks.start(config);
         daemon.events_lost = daemon.lost_events();
         daemon.remove_leftover_vips().await?;
         Ok(daemon)
@@ -630,6 +655,7 @@ impl Daemon {
         let now = self.now();
         let report = self.controller.reload(&config, handles, links, now).await;
         self.configured_sources = configured_sources(&config);
+        self.checks.start(&config);
         let used = interfaces_of(&config);
         let live = self.controller.platform_mut();
         let unused: Vec<String> = live
@@ -964,6 +990,7 @@ impl Daemon {
         let mut lost_check = tokio::time::interval(Duration::from_secs(1));
         let systemd = crate::service::Notifier::from_env();
         let mut watchdog = systemd.watchdog_interval().map(tokio::time::interval);
+        let mut check_results = self.checks.results().context("health check results")?;
         self.controller.handle(Input::Start, self.now()).await;
         systemd.ready(&self.summary());
         loop {
@@ -995,6 +1022,10 @@ impl Daemon {
                     systemd.watchdog();
                 }
                 Some(change) = link_changes.recv() => self.link_changed(change).await,
+                Some(input) = check_results.recv() => {
+                    let now = self.now();
+                    self.controller.handle(input, now).await;
+                }
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     let requests = requests_tx.clone();
                     tokio::spawn(async move {

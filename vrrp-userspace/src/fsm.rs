@@ -213,6 +213,12 @@ pub enum Event {
     /// The instance's interface, or one it tracks without a weight, went down / up.
     InterfaceDown(String),
     InterfaceUp(String),
+    /// A tracked script or file with weight 0 failed / recovered (see `tracking`).
+    Fault(FaultReason),
+    Recover(FaultReason),
+    /// The effective priority changed (tracking weights, clamped 1–254): adverts and the
+    /// kernel carry it from now on.
+    Priority(u8),
     /// The daemon stops.
     Stop,
     /// Sync group orders (see `sync`).
@@ -276,6 +282,10 @@ pub enum Note {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum FaultReason {
     Interface(String),
+    /// A tracked script with weight 0 fails (`reverse`: succeeds).
+    Script(String),
+    /// A tracked file says FAULT.
+    File(String),
     /// Another member of its sync group is in FAULT.
     SyncGroup,
 }
@@ -466,6 +476,24 @@ pub fn step(inst: &mut Instance, event: &Event, now: Duration) -> Vec<Action> {
             if state == State::Fault && inst.faults.is_empty() {
                 up(inst, &mut out, now);
             }
+        }
+        (_, Event::Fault(reason)) => {
+            inst.faults.insert(reason.clone());
+            if state != State::Fault && state != State::Init {
+                enter_fault(inst, &mut out);
+            }
+        }
+        (_, Event::Recover(reason)) => {
+            inst.faults.remove(reason);
+            if state == State::Fault && inst.faults.is_empty() {
+                up(inst, &mut out, now);
+            }
+        }
+        // keepalived's vrrp_set_effective_priority: the next advert carries it, the
+        // kernel judges adverts against it (as BACKUP: whether to preempt).
+        (_, Event::Priority(priority)) if inst.params.priority != *priority => {
+            inst.params.priority = *priority;
+            out.push(Action::KernelPriority(*priority));
         }
         (_, Event::SyncFault) => {
             // Honoured in INIT too: the instance starts in FAULT.

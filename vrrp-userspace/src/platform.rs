@@ -76,6 +76,15 @@ pub trait Platform {
     fn send(&mut self, interface: &str, frame: &[u8]) -> std::io::Result<()>;
     /// Runs a notify command (`/bin/sh -c COMMAND`) without waiting for it.
     fn run_script(&mut self, command: &str);
+    /// Runs a notify command as `user` (keepalived's `script_user`; none: as vrrpd).
+    fn run_script_as(&mut self, command: &str, user: Option<&str>) {
+        let _ = user;
+        self.run_script(command);
+    }
+    /// Writes one line to keepalived's `notify_fifo` (`INSTANCE "VI_1" MASTER 150`).
+    fn notify_fifo(&mut self, line: &str) {
+        let _ = line;
+    }
     /// One line of the operator's log (`(VI_1) Entering MASTER STATE`).
     fn log(&mut self, line: &str);
 }

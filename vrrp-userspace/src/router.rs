@@ -15,6 +15,7 @@ use crate::{
     config::model::{AuthKind, Config, Notify, VirtualAddress},
     dataplane::{Auth, DEFAULT_HMAC_BUDGET, InstanceSpec},
     fsm::{Instance, Params, State},
+    tracking::{self, Tracked},
     wire::{
         EmitError,
         advert::{Advert, IpHeader},
@@ -72,8 +73,12 @@ pub struct VirtualRouter {
     pub slot: u32,
     pub auth: Option<(AuthKind, Password)>,
     pub vips: Vec<Vip>,
-    /// Interfaces tracked without a weight (down → FAULT).
+    /// Interfaces tracked without a weight (down → FAULT), its own and its group's.
     pub tracked: Vec<String>,
+    /// Everything it tracks, keepalived's rules applied (`tracking::of_instance`).
+    pub tracking: Vec<Tracked>,
+    /// The configured priority; the state machine's is the effective one.
+    pub base_priority: u8,
     pub notify: Notify,
     /// keepalived's per-instance IP id: starts at 1, never 0.
     ip_id: u16,
@@ -103,6 +108,7 @@ impl VirtualRouter {
     pub fn from_config(config: &Config, index: usize, slot: u32, handles: Handles) -> Option<Self> {
         let inst = config.instances.get(index)?;
         let params = Params::from_config(config, index)?;
+        let tracking = tracking::of_instance(config, index);
         Some(Self {
             name: inst.name.clone(),
             interface: inst.interface.clone(),
@@ -131,12 +137,9 @@ impl VirtualRouter {
                     advertised: index < inst.virtual_addresses.len(),
                 })
                 .collect(),
-            tracked: inst
-                .track_interfaces
-                .iter()
-                .filter(|t| t.weight.is_none())
-                .map(|t| t.name.clone())
-                .collect(),
+            tracked: tracking::fault_interfaces(&tracking),
+            tracking,
+            base_priority: inst.priority.get(),
             notify: inst.notify.clone(),
             ip_id: 0,
             fsm: Instance::new(params),
@@ -157,8 +160,13 @@ impl VirtualRouter {
                 || self.auth != next.auth
                 || self.vips != next.vips
                 || self.tracked != next.tracked
+                || self.tracking != next.tracking
                 || self.notify != next.notify
-                || self.fsm.params != next.fsm.params,
+                || self.base_priority != next.base_priority
+                || Params {
+                    priority: self.base_priority,
+                    ..self.fsm.params.clone()
+                } != next.fsm.params,
             vips_removed: self
                 .vips
                 .iter()
@@ -172,7 +180,14 @@ impl VirtualRouter {
                 .cloned()
                 .collect(),
         };
+        // The effective priority stays until tracking is evaluated again (the controller
+        // does it after every reload), unless the configured one moved.
+        let effective = self.fsm.params.priority;
+        let same_base = self.base_priority == next.base_priority;
         self.fsm.reconfigure(next.fsm.params, now);
+        if same_base && self.base_priority != crate::fsm::OWNER {
+            self.fsm.params.priority = effective;
+        }
         self.name = next.name;
         self.interface = next.interface;
         self.ifindex = next.ifindex;
@@ -182,6 +197,8 @@ impl VirtualRouter {
         self.auth = next.auth;
         self.vips = next.vips;
         self.tracked = next.tracked;
+        self.tracking = next.tracking;
+        self.base_priority = next.base_priority;
         self.notify = next.notify;
         changes
     }

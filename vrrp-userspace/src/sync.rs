@@ -15,6 +15,8 @@ use crate::fsm::{self, Action, Down, Event, FaultReason, Instance, State};
 pub struct Group {
     pub name: String,
     pub members: Vec<usize>,
+    /// Its notify hooks (`notify_master`..., `notify` with `GROUP NAME STATE`).
+    pub notify: crate::config::model::Notify,
 }
 
 /// One thing an event did, in order.
@@ -39,9 +41,30 @@ impl Group {
                     .iter()
                     .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
                     .collect(),
+                notify: g.notify.clone(),
             })
             .collect()
     }
+}
+
+/// A sync group's state from its members' (keepalived's group notifications): FAULT as
+/// soon as one member is in FAULT, MASTER or BACKUP once all members are, STOP (INIT) once
+/// all stopped after running; otherwise (members on their way) it keeps its state.
+/// Returns the new state when it changed from `previous`.
+pub fn group_state(members: &[State], previous: Option<State>) -> Option<State> {
+    let all = |s: State| !members.is_empty() && members.iter().all(|m| *m == s);
+    let next = if members.contains(&State::Fault) {
+        State::Fault
+    } else if all(State::Master) {
+        State::Master
+    } else if all(State::Backup) {
+        State::Backup
+    } else if all(State::Init) && previous.is_some() {
+        State::Init
+    } else {
+        return None;
+    };
+    (Some(next) != previous).then_some(next)
 }
 
 /// What one event did, in the order it happened (keepalived logs a member's own
@@ -257,8 +280,20 @@ mod tests {
         let groups = vec![Group {
             name: "VG".into(),
             members: vec![0, 1],
+            notify: Default::default(),
         }];
         (vec![member("A"), member("B")], groups)
+    }
+
+    #[test]
+    fn a_group_is_master_or_backup_once_all_are_and_fault_at_once() {
+        use State::*;
+        assert_eq!(group_state(&[Backup, Backup], None), Some(Backup));
+        assert_eq!(group_state(&[Master, Backup], Some(Backup)), None);
+        assert_eq!(group_state(&[Master, Master], Some(Backup)), Some(Master));
+        assert_eq!(group_state(&[Fault, Master], Some(Master)), Some(Fault));
+        assert_eq!(group_state(&[Init, Init], Some(Master)), Some(Init));
+        assert_eq!(group_state(&[Init, Init], None), None);
     }
 
     #[test]

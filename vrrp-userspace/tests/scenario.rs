@@ -78,6 +78,10 @@ struct Scripted {
     interface: Option<String>,
     /// `reload`: the configuration the director reads again.
     config: Option<PathBuf>,
+    /// `script_ok` / `script_fail`: the `vrrp_script` whose run ended.
+    script: Option<String>,
+    /// `file`: the tracked file (`script` names it) now holds this number.
+    value: Option<i64>,
 }
 
 /// What the fake kernel keeps for one slot.
@@ -179,6 +183,10 @@ impl Platform for Fake {
 
     fn log(&mut self, line: &str) {
         self.lines.push(line.to_owned());
+    }
+
+    fn notify_fifo(&mut self, line: &str) {
+        self.lines.push(format!("fifo: {line}"));
     }
 
     fn install(
@@ -450,6 +458,16 @@ impl Sim {
                     .lines
                     .push(format!("reloaded: {report}"));
             }
+            "script_ok" | "script_fail" => {
+                let name = e.script.clone().unwrap();
+                let ok = e.action == "script_ok";
+                director.handle(Input::Script { name, ok }, now).await;
+            }
+            "file" => {
+                let name = e.script.clone().unwrap();
+                let value = e.value.unwrap();
+                director.handle(Input::File { name, value }, now).await;
+            }
             other => panic!("unknown scripted action {other}"),
         }
         self.deliver().await;
@@ -580,6 +598,27 @@ fn run(name: &str) {
         .build()
         .unwrap()
         .block_on(run_async(name));
+}
+
+/// A failing `vrrp_script` with weight −60 moves mastership to the peer and back; rise and
+/// fall count results; `notify` and `notify_fifo` carry the effective priority.
+#[test]
+fn a_failing_script_with_weight_minus_60_moves_mastership_and_back() {
+    run("track-script");
+}
+
+/// A script with weight 0 is a FAULT while it fails; a weighted tracked interface moves
+/// the priority; the priority stays within 1–254.
+#[test]
+fn weight_zero_faults_interface_weights_and_clamping() {
+    run("track-fault");
+}
+
+/// A sync group's tracked script takes every member to FAULT and back; group notify gets
+/// `GROUP NAME STATE`; the members' own weights are ignored (no sync_group_tracking_weight).
+#[test]
+fn sync_group_tracking_and_group_notify() {
+    run("track-group");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::{
     lexer::{self, Kind, Token},
     model::{
         AuthKind, Authentication, Config, Garp, InitialState, Instance, Notify, Priority, Script,
-        Seconds, Secret, SyncGroup, Track, Version, VirtualAddress, Vrid,
+        Seconds, Secret, SyncGroup, Track, TrackFile, Version, VirtualAddress, Vrid,
     },
 };
 
@@ -314,6 +314,7 @@ impl Reader<'_> {
                 "vrrp_instance" => self.instance(node),
                 "vrrp_sync_group" => self.sync_group(node),
                 "vrrp_script" => self.script(node),
+                "vrrp_track_file" => self.track_file(node),
                 _ => self.unsupported(node, Block::Top, "the top level"),
             }
         }
@@ -324,6 +325,9 @@ impl Reader<'_> {
             match n.keyword.text.as_str() {
                 "router_id" => self.config.global.router_id = self.name(n),
                 "script_user" => self.config.global.script_user = self.name(n),
+                "notify_fifo" | "vrrp_notify_fifo" => {
+                    self.config.global.notify_fifo = self.name(n);
+                }
                 "vrrp_version" => {
                     if let Some(v) = self.version(n) {
                         self.default_version = v;
@@ -380,12 +384,23 @@ impl Reader<'_> {
     fn tracks(&mut self, node: &Node) -> Vec<Track> {
         let mut out = Vec::new();
         for n in self.block(node) {
+            let mut reverse = false;
             let weight = match n.args.as_slice() {
                 [] => None,
-                [w, value] if w.text == "weight" => {
+                [w, value, rest @ ..] if w.text == "weight" => {
                     let weight = value.text.parse::<i32>();
                     if weight.is_err() {
                         self.error(value, format!("weight `{}` is not an integer", value.text));
+                    }
+                    match rest {
+                        [] => {}
+                        [r] if r.text == "reverse" || r.text == "noreverse" => {
+                            reverse = r.text == "reverse";
+                        }
+                        [other, ..] => self.error(
+                            other,
+                            format!("unexpected `{}`: expected `reverse`", other.text),
+                        ),
                     }
                     weight.ok()
                 }
@@ -400,6 +415,7 @@ impl Reader<'_> {
             out.push(Track {
                 name: n.keyword.text.clone(),
                 weight,
+                reverse,
             });
         }
         out
@@ -450,6 +466,7 @@ impl Reader<'_> {
             preempt_delay: Seconds::default(),
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
+            track_files: Vec::new(),
             notify: Notify::default(),
             garp: None,
             unicast_src: None,
@@ -465,6 +482,7 @@ impl Reader<'_> {
                 "virtual_ipaddress_excluded" => "virtual_addresses_excluded",
                 "track_interface" => "track_interfaces",
                 "track_script" => "track_scripts",
+                "track_file" => "track_files",
                 "unicast_peer" => "unicast_peers",
                 "unicast_src_ip" | "mcast_src_ip" => "unicast_src",
                 "nopreempt" => "preempt",
@@ -545,6 +563,7 @@ impl Reader<'_> {
                 }
                 "track_interface" => instance.track_interfaces = self.tracks(n),
                 "track_script" => instance.track_scripts = self.tracks(n),
+                "track_file" => instance.track_files = self.tracks(n),
                 "garp_master_delay"
                 | "garp_master_repeat"
                 | "garp_master_refresh"
@@ -700,6 +719,8 @@ impl Reader<'_> {
             notify: Notify::default(),
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
+            track_files: Vec::new(),
+            tracking_weight: false,
         };
         for n in self.block(node) {
             if self.notify(&mut group.notify, n) {
@@ -732,6 +753,8 @@ impl Reader<'_> {
                     self.site(Item::SyncGroup, &name, "track_scripts", &n.keyword);
                     group.track_scripts = self.tracks(n);
                 }
+                "track_file" => group.track_files = self.tracks(n),
+                "sync_group_tracking_weight" | "global_tracking" => group.tracking_weight = true,
                 _ => self.unsupported(n, Block::SyncGroup, &format!("vrrp_sync_group {name}")),
             }
         }
@@ -755,6 +778,8 @@ impl Reader<'_> {
             rise: 1,
             fall: 1,
             weight: 0,
+            reverse: false,
+            init_fail: false,
             user: None,
         };
         for n in self.block(node) {
@@ -766,7 +791,11 @@ impl Reader<'_> {
                 "timeout" => script.timeout = self.seconds(n),
                 "rise" => script.rise = self.number(n, "count").unwrap_or(1),
                 "fall" => script.fall = self.number(n, "count").unwrap_or(1),
-                "weight" => script.weight = self.number(n, "weight").unwrap_or(0),
+                "weight" => {
+                    script.weight = self.number(n, "weight").unwrap_or(0);
+                    script.reverse = n.args.get(1).is_some_and(|t| t.text == "reverse");
+                }
+                "init_fail" => script.init_fail = true,
                 "user" => script.user = self.command(n),
                 _ => self.unsupported(n, Block::Script, &format!("vrrp_script {name}")),
             }
@@ -778,6 +807,47 @@ impl Reader<'_> {
             );
         }
         self.config.scripts.push(script);
+    }
+
+    /// keepalived's `vrrp_track_file NAME { file PATH; weight N [reverse] }` (default
+    /// weight 1).
+    fn track_file(&mut self, node: &Node) {
+        let Some(name_token) = self.arg(node).cloned() else {
+            return;
+        };
+        let Some(name) = self.text(&name_token, "name") else {
+            return;
+        };
+        let mut track = TrackFile {
+            name: name.clone(),
+            file: String::new(),
+            weight: 1,
+            reverse: false,
+        };
+        for n in self.block(node) {
+            match n.keyword.text.as_str() {
+                "file" => track.file = self.command(n).unwrap_or_default(),
+                "weight" => {
+                    track.weight = self.number(n, "weight").unwrap_or(1);
+                    track.reverse = n.args.get(1).is_some_and(|t| t.text == "reverse");
+                }
+                "init_file" => self.diagnostics.push(Diagnostic::warning(
+                    format!("keyword `init_file` in vrrp_track_file {name} is not supported by vrrpd yet; ignored"),
+                    Some(n.keyword.span.clone()),
+                )),
+                other => {
+                    let other = other.to_owned();
+                    self.error(
+                        &n.keyword,
+                        format!("unknown keyword `{other}` in vrrp_track_file {name}"),
+                    );
+                }
+            }
+        }
+        if track.file.is_empty() {
+            self.error(&name_token, format!("vrrp_track_file {name} has no `file`"));
+        }
+        self.config.track_files.push(track);
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroup>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<Script>,
+    /// Files whose number moves priorities (keepalived's `vrrp_track_file`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<TrackFile>,
 }
 
 /// Settings for the whole daemon (keepalived's `global_defs`).
@@ -88,6 +91,10 @@ pub struct Global {
     /// User that runs scripts without a `user` of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_user: Option<String>,
+    /// A FIFO that gets one line per transition (keepalived's `notify_fifo`:
+    /// `INSTANCE "VI_1" MASTER 150`, `GROUP "VG" MASTER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_fifo: Option<String>,
     /// Defaults for every instance's gratuitous ARP / unsolicited NA settings.
     #[serde(default, skip_serializing_if = "Garp::is_default")]
     pub garp: Garp,
@@ -500,6 +507,10 @@ pub struct Track {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+    /// keepalived's `weight N reverse`: the adjustment goes the other way (a script that
+    /// succeeds lowers the priority by a positive weight; without a weight, success = FAULT).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
 }
 
 /// Commands run on state changes (keepalived's `notify_*`).
@@ -629,6 +640,8 @@ pub struct Instance {
     pub track_interfaces: Vec<Track>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_scripts: Vec<Track>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<Track>,
     #[serde(default, skip_serializing_if = "Notify::is_default")]
     pub notify: Notify,
     /// Per-instance override of `global.garp`.
@@ -678,6 +691,12 @@ pub struct SyncGroup {
     pub track_interfaces: Vec<Track>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_scripts: Vec<Track>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<Track>,
+    /// keepalived's `sync_group_tracking_weight`: members keep the weights of their own
+    /// tracked interfaces and scripts (without it those weights are ignored, see `tracking`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracking_weight: bool,
 }
 
 fn default_rise_fall() -> u32 {
@@ -704,6 +723,35 @@ pub struct Script {
     pub fall: u32,
     #[serde(default, skip_serializing_if = "is_default")]
     pub weight: i32,
+    /// `weight N reverse`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
+    /// keepalived's `init_fail`: failed until it first succeeds (default: unknown until
+    /// its first result, which then counts at once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init_fail: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+fn weight_one() -> i32 {
+    1
+}
+
+fn is_weight_one(w: &i32) -> bool {
+    *w == 1
+}
+
+/// A file holding a number (keepalived's `vrrp_track_file`): with weight W a tracking
+/// instance's priority moves by number × W (at most 253; −254 or below: FAULT); with
+/// weight 0 any number but 0 means FAULT. A missing or unreadable file reads 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackFile {
+    pub name: String,
+    pub file: String,
+    #[serde(default = "weight_one", skip_serializing_if = "is_weight_one")]
+    pub weight: i32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
 }

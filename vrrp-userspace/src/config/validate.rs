@@ -29,6 +29,7 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         out: Vec::new(),
     };
     let scripts: HashSet<&str> = config.scripts.iter().map(|s| s.name.as_str()).collect();
+    let files: HashSet<&str> = config.track_files.iter().map(|f| f.name.as_str()).collect();
 
     something_to_run(config, &mut report);
     let mut names = HashSet::new();
@@ -43,6 +44,7 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         preempt_delay(i, &mut report);
         unique_vrid(i, ipv6, &mut vrids, &mut report);
         tracking(i, &scripts, &mut report);
+        tracked_files(&i.track_files, &files, Item::Instance, &i.name, &mut report);
     }
 
     let instances: HashSet<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
@@ -52,6 +54,13 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         unique_group(g, &mut groups, &mut report);
         members(g, &instances, &mut member_of, &mut report);
         group_tracking(g, &scripts, &mut report);
+        tracked_files(
+            &g.track_files,
+            &files,
+            Item::SyncGroup,
+            &g.name,
+            &mut report,
+        );
     }
 
     let mut script_names = HashSet::new();
@@ -63,12 +72,9 @@ pub fn validate(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
     for i in &config.instances {
         authentication_warnings(i, &mut report);
         unsupported_instance_features(i, &mut report);
+        ignored_weights(config, i, &mut report);
         no_virtual_addresses(i, &mut report);
     }
-    for g in &config.sync_groups {
-        unsupported_group_features(g, &mut report);
-    }
-    unsupported_scripts(config, &mut report);
     report.out
 }
 
@@ -522,20 +528,6 @@ fn unsupported_instance_features(i: &Instance, report: &mut Report<'_>) {
             ),
         );
     }
-    if !i.track_scripts.is_empty() {
-        report.instance_warning(
-            i,
-            "track_scripts",
-            format!("({name}) tracked scripts are read but not run by vrrpd yet"),
-        );
-    }
-    if i.track_interfaces.iter().any(|t| t.weight.is_some()) {
-        report.instance_warning(
-            i,
-            "track_interfaces",
-            format!("({name}) weighted interface tracking is not supported by vrrpd yet; only tracks without a weight (down = FAULT) apply"),
-        );
-    }
 }
 
 /// keepalived drops a VRRPv3 instance without addresses ("No VIP specified; at least one is
@@ -557,24 +549,93 @@ fn no_virtual_addresses(i: &Instance, report: &mut Report<'_>) {
     }
 }
 
-fn unsupported_group_features(g: &SyncGroup, report: &mut Report<'_>) {
-    if g.notify != Default::default()
-        || !g.track_interfaces.is_empty()
-        || !g.track_scripts.is_empty()
-    {
-        report.out.push(Diagnostic::warning(
-            format!("sync group `{}`: notify hooks and tracking at group level are not supported by vrrpd yet (instance-level ones are)", g.name),
-            report.sites.get(Item::SyncGroup, &g.name, ""),
-        ));
+/// Tracked files are defined (`vrrp_track_file`).
+fn tracked_files(
+    tracks: &[super::model::Track],
+    files: &HashSet<&str>,
+    item: Item,
+    name: &str,
+    report: &mut Report<'_>,
+) {
+    for track in tracks {
+        if !files.contains(track.name.as_str()) {
+            report.error(
+                item,
+                name,
+                "track_files",
+                format!(
+                    "`{name}` tracks file `{}`, which is not defined",
+                    track.name
+                ),
+                "define it under track_files (vrrp_track_file)",
+            );
+        }
     }
 }
 
-fn unsupported_scripts(config: &Config, report: &mut Report<'_>) {
-    if !config.scripts.is_empty() {
-        report.out.push(Diagnostic::warning(
-            "vrrp_script health checks are read but not run by vrrpd yet",
-            None,
-        ));
+/// keepalived's `vrrp_complete_instance`: a member of a sync group without
+/// `sync_group_tracking_weight`, or an address owner, cannot float its priority; its
+/// weighted tracks are ignored (interfaces: down = FAULT instead). Said here with
+/// keepalived's words; `tracking` applies it.
+fn ignored_weights(config: &Config, i: &Instance, report: &mut Report<'_>) {
+    let name = i.name.as_str();
+    let sync = config
+        .sync_groups
+        .iter()
+        .any(|g| !g.tracking_weight && g.members.contains(&i.name));
+    let owner = i.priority.get() == 255;
+    if !sync && !owner {
+        return;
+    }
+    let why = if sync { "SYNC group" } else { "address owner" };
+    for t in i
+        .track_interfaces
+        .iter()
+        .filter(|t| t.weight.is_some_and(|w| w != 0))
+    {
+        report.instance_warning(
+            i,
+            "track_interfaces",
+            format!(
+                "({name}) ignoring {}tracked interface {} due to {why}",
+                if sync { "weight of " } else { "" },
+                t.name
+            ),
+        );
+    }
+    for t in i.track_scripts.iter() {
+        let weight = t.weight.or_else(|| {
+            config
+                .scripts
+                .iter()
+                .find(|s| s.name == t.name)
+                .map(|s| s.weight)
+        });
+        if weight.is_some_and(|w| w != 0) {
+            report.instance_warning(
+                i,
+                "track_scripts",
+                format!(
+                    "({name}) ignoring tracked script {} with weights due to {why}",
+                    t.name
+                ),
+            );
+        }
+    }
+    for t in i
+        .track_files
+        .iter()
+        .filter(|t| t.weight.is_some_and(|w| w != 0))
+    {
+        report.instance_warning(
+            i,
+            "track_files",
+            format!(
+                "({name}) ignoring tracked file {} with weight {} due to {why}",
+                t.name,
+                t.weight.unwrap_or_default()
+            ),
+        );
     }
 }
 
