@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::Config,
-    fsm::{Action, Event, FaultReason, Note, State},
+    fsm::{Action, Event, FaultReason, Note, Reason, State},
     platform::{KernelDeadline, Platform},
-    router::{Handles, VirtualRouter},
+    router::{Handles, Transition, VirtualRouter},
     sync::{self, Group, Item, Outcome},
     tracking::{self, Counter, Source, World},
 };
@@ -110,6 +110,8 @@ pub struct Controller<P> {
     fifo: bool,
     /// keepalived's `script_user`: notify commands run as this user.
     script_user: Option<String>,
+    /// A reload is under way: the changes of state it makes say so.
+    reloading: bool,
     platform: P,
 }
 
@@ -158,6 +160,7 @@ impl<P: Platform> Controller<P> {
             group_states: HashMap::new(),
             fifo: config.global.notify_fifo.is_some(),
             script_user: config.global.script_user.clone(),
+            reloading: false,
             platform,
         }
     }
@@ -181,6 +184,19 @@ impl<P: Platform> Controller<P> {
     /// A sync group that lost a member goes to BACKUP, as keepalived ("Detected instance
     /// removed from sync-group, forcing BACKUP"); the others keep their state.
     pub async fn reload(
+        &mut self,
+        config: &Config,
+        handles: Vec<Handles>,
+        links: HashMap<String, bool>,
+        now: Duration,
+    ) -> Reloaded {
+        self.reloading = true;
+        let report = self.reload_inner(config, handles, links, now).await;
+        self.reloading = false;
+        report
+    }
+
+    async fn reload_inner(
         &mut self,
         config: &Config,
         handles: Vec<Handles>,
@@ -314,8 +330,10 @@ impl<P: Platform> Controller<P> {
                 self.dispatch(master, Event::SyncBackup, now).await;
             }
         }
+        let before = self.states();
         let outcome = sync::settle_all(&mut self.routers, &self.groups, now);
         self.execute(outcome, now).await;
+        self.record_transitions(&before, None, Reason::Reload, now);
         for index in 0..self.routers.len() {
             if !added.contains(&index) {
                 self.retrack(index, now).await;
@@ -667,8 +685,53 @@ impl<P: Platform> Controller<P> {
     }
 
     async fn dispatch(&mut self, index: usize, event: Event, now: Duration) {
+        let before = self.states();
+        let reason = match (&self.reloading, &event) {
+            (_, Event::Start | Event::Stop) | (false, _) => {
+                Reason::of(&event, self.routers[index].priority())
+            }
+            (true, _) => Reason::Reload,
+        };
+        if event == Event::PriorityZero {
+            self.routers[index].stats.priority_zero_received += 1;
+        }
         let outcome = sync::dispatch(&mut self.routers, &self.groups, index, &event, now);
         self.execute(outcome, now).await;
+        self.record_transitions(&before, Some(index), reason, now);
+    }
+
+    fn states(&self) -> Vec<State> {
+        self.routers.iter().map(VirtualRouter::state).collect()
+    }
+
+    /// Records each instance whose state is no longer `before[i]`: for `reason` when it is
+    /// instance `cause` (or there is none), else moved by its sync group.
+    fn record_transitions(
+        &mut self,
+        before: &[State],
+        cause: Option<usize>,
+        reason: Reason,
+        now: Duration,
+    ) {
+        for (index, (r, from)) in self.routers.iter_mut().zip(before).enumerate() {
+            if r.state() != *from {
+                r.stats.transition(Transition {
+                    at: now,
+                    from: *from,
+                    to: r.state(),
+                    reason: if cause.is_none_or(|c| c == index) {
+                        reason
+                    } else {
+                        Reason::Group
+                    },
+                });
+            }
+        }
+    }
+
+    /// The state each sync group last took (as its notify hooks were told).
+    pub fn group_state(&self, name: &str) -> Option<State> {
+        self.group_states.get(name).copied()
     }
 
     /// Carries out what the core decided, then notifies the sync groups whose state
@@ -764,6 +827,11 @@ impl<P: Platform> Controller<P> {
                 if let Err(error) = self.platform.send(&r.interface, &frame) {
                     // A down interface cannot send (FAULT's priority 0 on a failed link).
                     tracing::debug!(instance = %r.name, "advert not sent: {error}");
+                } else {
+                    r.stats.adverts_sent += 1;
+                    if priority == 0 {
+                        r.stats.priority_zero_sent += 1;
+                    }
                 }
             }
             Action::AddVips => {

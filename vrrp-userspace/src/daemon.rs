@@ -220,7 +220,7 @@ impl Platform for Live {
 
 /// What `vrrpd status` shows: one line per instance (JSON objects with `--json`). Never
 /// the password.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct InstanceStatus {
     pub name: String,
     pub interface: String,
@@ -257,6 +257,58 @@ pub struct InstanceStatus {
     /// not arm it.
     #[serde(default = "kernel_timer")]
     pub master_down_timer: String,
+    /// The configured priority (`priority` is the effective one, tracking applied).
+    #[serde(default)]
+    pub base_priority: u8,
+    /// The master's priority: its own as MASTER, the last advert's as BACKUP.
+    #[serde(default)]
+    pub master_priority: Option<u8>,
+    /// The virtual addresses it holds: all of them as MASTER, none otherwise.
+    #[serde(default)]
+    pub vips_held: Vec<String>,
+    /// Its last change of state.
+    #[serde(default)]
+    pub last_transition: Option<TransitionStatus>,
+    /// Changes of state, by the state entered (`MASTER`, ...).
+    #[serde(default)]
+    pub transitions: BTreeMap<String, u64>,
+    /// Adverts sent, priority 0 included.
+    #[serde(default)]
+    pub adverts_sent: u64,
+    /// Adverts received: the kernel's `valid` counter.
+    #[serde(default)]
+    pub adverts_received: u64,
+    #[serde(default)]
+    pub priority_zero_sent: u64,
+    /// Priority 0 adverts the kernel reported.
+    #[serde(default)]
+    pub priority_zero_received: u64,
+    /// Every kernel drop counter of the instance by reason, zeros included
+    /// (`vrrp_common::counters::DROPS`, and `truncated`).
+    #[serde(default)]
+    pub drops: BTreeMap<String, u64>,
+    /// Its sync group's state (as the group's notify hooks were last told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_group_state: Option<String>,
+}
+
+/// An instance's last change of state, as `vrrpd status` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TransitionStatus {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    pub from: String,
+    pub to: String,
+    /// `master_down`, `priority_zero`, `preempt`, ... ([`fsm::Reason`]).
+    pub reason: String,
+}
+
+/// The kernel's drop reasons an instance has a counter for: `truncated` then
+/// [`vrrp_common::counters::DROPS`].
+pub fn drop_reasons() -> impl Iterator<Item = Counter> {
+    Counter::ALL
+        .into_iter()
+        .filter(|c| *c == Counter::Truncated || c.is_drop())
 }
 
 fn kernel_timer() -> String {
@@ -298,12 +350,63 @@ pub fn format_status(s: &InstanceStatus) -> String {
     if s.master_down_timer != "kernel" {
         text.push_str(&format!(" timer {}", s.master_down_timer));
     }
-    text.push_str(&format!(
-        "\n    vips {}\n    master {master}  last advert from {last}",
-        if s.virtual_addresses.is_empty() {
+    if s.base_priority != 0 && s.base_priority != s.priority {
+        text.push_str(&format!(" (base {})", s.base_priority));
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
             "-".to_owned()
         } else {
-            s.virtual_addresses.join(", ")
+            v.join(", ")
+        }
+    };
+    let master_priority = s
+        .master_priority
+        .map_or(String::new(), |p| format!(" (priority {p})"));
+    text.push_str(&format!(
+        "\n    vips {}  held {}\n    master {master}{master_priority}  last advert from {last}",
+        list(&s.virtual_addresses),
+        list(&s.vips_held),
+    ));
+    let last = s.last_transition.as_ref().map_or("-".to_owned(), |t| {
+        let age = now_unix_ms().saturating_sub(t.at_unix_ms);
+        format!(
+            "{} -> {} ({}) {:.1}s ago",
+            t.from,
+            t.to,
+            t.reason,
+            age as f64 / 1000.0
+        )
+    });
+    let transitions: Vec<String> = s
+        .transitions
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    text.push_str(&format!(
+        "\n    last transition {last}  transitions {}\n    adverts in {} out {}  priority 0 in {} out {}",
+        if transitions.is_empty() {
+            "-".to_owned()
+        } else {
+            transitions.join(" ")
+        },
+        s.adverts_received,
+        s.adverts_sent,
+        s.priority_zero_received,
+        s.priority_zero_sent,
+    ));
+    let drops: Vec<String> = s
+        .drops
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    text.push_str(&format!(
+        "\n    drops {}",
+        if drops.is_empty() {
+            "none".to_owned()
+        } else {
+            drops.join(" ")
         }
     ));
     let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -316,6 +419,28 @@ pub fn format_status(s: &InstanceStatus) -> String {
         }
     ));
     text
+}
+
+/// The sync groups of `statuses`, one line each: `VRRP_Group(VG1) MASTER`.
+pub fn format_groups(statuses: &[InstanceStatus]) -> String {
+    let mut groups: BTreeMap<&str, &str> = BTreeMap::new();
+    for s in statuses {
+        if let Some(group) = &s.sync_group {
+            groups
+                .entry(group)
+                .or_insert(s.sync_group_state.as_deref().unwrap_or("-"));
+        }
+    }
+    groups
+        .iter()
+        .map(|(g, state)| format!("VRRP_Group({g}) {state}\n"))
+        .collect()
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// How long the daemon waits for a `vrrpd status` client to take its answer.
@@ -822,8 +947,64 @@ impl Daemon {
                 if r.timer_fallbacks != 0 {
                     counters.insert("timer_fallbacks".to_owned(), r.timer_fallbacks);
                 }
+                let all = dp.instance_counters(r.slot).unwrap_or_default();
+                let stats = &r.stats;
+                let virtual_addresses: Vec<String> = r
+                    .vips
+                    .iter()
+                    .map(|vip| {
+                        let a = &vip.address;
+                        match &a.dev {
+                            Some(dev) if *dev != r.interface => {
+                                format!("{}/{} dev {dev}", a.address, a.prefix_len)
+                            }
+                            _ => format!("{}/{}", a.address, a.prefix_len),
+                        }
+                    })
+                    .collect();
+                let sync_group = groups
+                    .iter()
+                    .find(|g| g.members.contains(&index))
+                    .map(|g| g.name.clone());
                 let params = &r.fsm.params;
                 InstanceStatus {
+                    base_priority: r.base_priority,
+                    master_priority: match r.state() {
+                        State::Master => Some(r.priority()),
+                        State::Backup => last_advert.map(|(_, p)| p),
+                        State::Init | State::Fault => None,
+                    },
+                    vips_held: if r.state() == State::Master {
+                        virtual_addresses.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    last_transition: stats.last_transition.map(|t| TransitionStatus {
+                        // Controller time to wall time: `at` was this long ago.
+                        at_unix_ms: now_unix_ms().saturating_sub(
+                            u64::try_from(self.now().saturating_sub(t.at).as_millis())
+                                .unwrap_or(u64::MAX),
+                        ),
+                        from: t.from.to_string(),
+                        to: t.to.to_string(),
+                        reason: t.reason.to_string(),
+                    }),
+                    transitions: stats
+                        .transitions
+                        .iter()
+                        .map(|(state, n)| (state.to_string(), *n))
+                        .collect(),
+                    adverts_sent: stats.adverts_sent,
+                    adverts_received: all.get(Counter::Valid),
+                    priority_zero_sent: stats.priority_zero_sent,
+                    priority_zero_received: stats.priority_zero_received,
+                    drops: drop_reasons()
+                        .map(|c| (c.name().to_owned(), all.get(c)))
+                        .collect(),
+                    sync_group_state: sync_group
+                        .as_deref()
+                        .and_then(|g| self.controller.group_state(g))
+                        .map(|state| state.to_string()),
                     name: r.name.clone(),
                     interface: r.interface.clone(),
                     vrid: r.vrid,
@@ -837,23 +1018,8 @@ impl Daemon {
                         Some((AuthKind::Ah, _)) => "ah",
                     }
                     .to_owned(),
-                    sync_group: groups
-                        .iter()
-                        .find(|g| g.members.contains(&index))
-                        .map(|g| g.name.clone()),
-                    virtual_addresses: r
-                        .vips
-                        .iter()
-                        .map(|vip| {
-                            let a = &vip.address;
-                            match &a.dev {
-                                Some(dev) if *dev != r.interface => {
-                                    format!("{}/{} dev {dev}", a.address, a.prefix_len)
-                                }
-                                _ => format!("{}/{}", a.address, a.prefix_len),
-                            }
-                        })
-                        .collect(),
+                    sync_group,
+                    virtual_addresses,
                     master,
                     last_advert_from: last_advert.map(|(from, _)| from),
                     last_advert_priority: last_advert.map_or(0, |(_, priority)| priority),
@@ -1221,12 +1387,61 @@ mod tests {
             last_advert_priority: 0,
             counters: BTreeMap::new(),
             master_down_timer: kernel_timer(),
+            ..InstanceStatus::default()
         };
         assert_eq!(
             format_status(&status),
             "(VI_1) MASTER eth0 vrid 51 priority 150 VRRPv2 advert_int 1s auth ah group VG1\n    \
-             vips 192.0.2.10/24, 10.0.0.1/32 dev eth1\n    master this router  last advert \
-             from -\n    -"
+             vips 192.0.2.10/24, 10.0.0.1/32 dev eth1  held -\n    master this router  last \
+             advert from -\n    last transition -  transitions -\n    adverts in 0 out 0  \
+             priority 0 in 0 out 0\n    drops none\n    -"
         );
+    }
+
+    #[test]
+    fn status_text_shows_priorities_transitions_adverts_drops_and_groups() {
+        let status = InstanceStatus {
+            name: "VI_1".to_owned(),
+            interface: "eth0".to_owned(),
+            vrid: 51,
+            priority: 90,
+            base_priority: 150,
+            state: "BACKUP".to_owned(),
+            version: 3,
+            advert_interval_cs: 100,
+            auth_type: "none".to_owned(),
+            sync_group: Some("VG1".to_owned()),
+            sync_group_state: Some("BACKUP".to_owned()),
+            virtual_addresses: vec!["192.0.2.10/24".to_owned()],
+            master: Some("192.0.2.2".parse().expect("an address")),
+            master_priority: Some(100),
+            last_advert_from: Some("192.0.2.2".parse().expect("an address")),
+            last_advert_priority: 100,
+            transitions: [("BACKUP".to_owned(), 2), ("MASTER".to_owned(), 1)].into(),
+            adverts_sent: 7,
+            adverts_received: 40,
+            priority_zero_sent: 1,
+            priority_zero_received: 0,
+            drops: [("bad_ttl".to_owned(), 3), ("replay".to_owned(), 0)].into(),
+            master_down_timer: kernel_timer(),
+            ..InstanceStatus::default()
+        };
+        assert_eq!(
+            format_status(&status),
+            "(VI_1) BACKUP eth0 vrid 51 priority 90 VRRPv3 advert_int 1s auth none group VG1 \
+             (base 150)\n    vips 192.0.2.10/24  held -\n    master 192.0.2.2 (priority 100)  \
+             last advert from 192.0.2.2 (priority 100)\n    last transition -  transitions \
+             BACKUP=2 MASTER=1\n    adverts in 40 out 7  priority 0 in 0 out 1\n    drops \
+             bad_ttl=3\n    -"
+        );
+        assert_eq!(format_groups(&[status]), "VRRP_Group(VG1) BACKUP\n");
+    }
+
+    #[test]
+    fn every_drop_reason_is_reported() {
+        let names: Vec<&str> = drop_reasons().map(Counter::name).collect();
+        assert_eq!(names.first(), Some(&"truncated"));
+        assert!(names.contains(&"unknown_vrid") && names.contains(&"not_participating"));
+        assert!(!names.contains(&"valid"));
     }
 }

@@ -57,6 +57,105 @@ impl State {
     }
 }
 
+/// Why an instance changed state, as `vrrpd status` and the metrics report it: the event
+/// that moved it, read by [`Reason::of`] (a sync group or a reload moving it is said by
+/// the controller, which knows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The daemon started it (or added it on reload).
+    Start,
+    /// No advert within the master-down interval (RFC 5798 §6.4.2).
+    MasterDown,
+    /// The master left: its priority 0 advert cut the wait to the skew time (§6.4.2).
+    PriorityZero,
+    /// A preempting BACKUP took over from a master of lower priority (§6.4.2, `preempt`).
+    Preempt,
+    /// As MASTER, an advert of higher priority (or equal, from a higher address) (§6.4.3).
+    HigherPriority,
+    /// As MASTER, a lower priority heard (no change of state, but kept for completeness).
+    LowerPriority,
+    /// Its interface, or one it tracks without a weight, went down.
+    InterfaceFault,
+    /// The interface came back.
+    InterfaceUp,
+    /// A tracked script or file with weight 0 failed.
+    TrackFault,
+    /// A tracked script or file with weight 0 recovered.
+    TrackRecovered,
+    /// Its effective priority changed (tracking weights).
+    Priority,
+    /// One of its own timers.
+    Timer,
+    /// Its sync group moved it.
+    Group,
+    /// A configuration reload moved it.
+    Reload,
+    /// The daemon stopped it.
+    Stop,
+}
+
+impl Reason {
+    /// The reason `event` gives for a change of state of an instance of priority
+    /// `priority`.
+    pub fn of(event: &Event, priority: u8) -> Self {
+        match event {
+            Event::Start => Self::Start,
+            Event::MasterDown {
+                last_advert: Some(seen),
+            } if seen.priority == 0 => Self::PriorityZero,
+            Event::MasterDown {
+                last_advert: Some(seen),
+            } if seen.priority < priority && !seen.held => Self::Preempt,
+            Event::MasterDown { .. } => Self::MasterDown,
+            Event::HigherPriority(_) => Self::HigherPriority,
+            Event::LowerPriority(_) => Self::LowerPriority,
+            Event::PriorityZero => Self::PriorityZero,
+            Event::Timer => Self::Timer,
+            Event::InterfaceDown(_) => Self::InterfaceFault,
+            Event::InterfaceUp(_) => Self::InterfaceUp,
+            Event::Fault(FaultReason::Interface(_)) => Self::InterfaceFault,
+            Event::Fault(FaultReason::SyncGroup) => Self::Group,
+            Event::Fault(_) => Self::TrackFault,
+            Event::Recover(FaultReason::Interface(_)) => Self::InterfaceUp,
+            Event::Recover(FaultReason::SyncGroup) => Self::Group,
+            Event::Recover(_) => Self::TrackRecovered,
+            Event::Priority(_) => Self::Priority,
+            Event::Stop => Self::Stop,
+            Event::SyncMaster | Event::SyncBackup | Event::SyncFault | Event::SyncRecover => {
+                Self::Group
+            }
+        }
+    }
+
+    /// Its name in `vrrpd status` and the metrics' `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::MasterDown => "master_down",
+            Self::PriorityZero => "priority_zero",
+            Self::Preempt => "preempt",
+            Self::HigherPriority => "higher_priority",
+            Self::LowerPriority => "lower_priority",
+            Self::InterfaceFault => "interface_fault",
+            Self::InterfaceUp => "interface_up",
+            Self::TrackFault => "track_fault",
+            Self::TrackRecovered => "track_recovered",
+            Self::Priority => "priority",
+            Self::Timer => "timer",
+            Self::Group => "group",
+            Self::Reload => "reload",
+            Self::Stop => "stop",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the state machine needs from an instance's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Params {
@@ -721,6 +820,27 @@ fn leave_master(inst: &mut Instance, out: &mut Vec<Action>, announce: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_master_down_after_priority_zero_or_a_lower_master_says_so() {
+        let seen = |priority| Event::MasterDown {
+            last_advert: Some(SeenAdvert {
+                priority,
+                age: Duration::ZERO,
+                held: false,
+            }),
+        };
+        assert_eq!(Reason::of(&seen(0), 100), Reason::PriorityZero);
+        assert_eq!(Reason::of(&seen(50), 100), Reason::Preempt);
+        assert_eq!(Reason::of(&seen(150), 100), Reason::MasterDown);
+        let none = Event::MasterDown { last_advert: None };
+        assert_eq!(Reason::of(&none, 100), Reason::MasterDown);
+        assert_eq!(
+            Reason::of(&Event::InterfaceDown("eth0".into()), 100).to_string(),
+            "interface_fault"
+        );
+        assert_eq!(Reason::of(&Event::SyncBackup, 100), Reason::Group);
+    }
 
     fn params(priority: u8, start_master: bool) -> Params {
         Params {

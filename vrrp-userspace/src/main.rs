@@ -173,6 +173,7 @@ fn cmd_status(socket: &Path, json: bool, timeout: f64) -> anyhow::Result<()> {
         .context("--timeout must be a positive number of seconds")?;
     let text = query(socket, &vrrpd::daemon::Request::Status, timeout)?;
     let mut out = io::stdout().lock();
+    let mut statuses = Vec::new();
     for line in text.lines() {
         if json {
             writeln!(out, "{line}")?;
@@ -181,7 +182,9 @@ fn cmd_status(socket: &Path, json: bool, timeout: f64) -> anyhow::Result<()> {
         let s: vrrpd::daemon::InstanceStatus =
             serde_json::from_str(line).context("decoding the status")?;
         writeln!(out, "{}", vrrpd::daemon::format_status(&s))?;
+        statuses.push(s);
     }
+    write!(out, "{}", vrrpd::daemon::format_groups(&statuses))?;
     out.flush()?;
     Ok(())
 }

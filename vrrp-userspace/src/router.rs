@@ -14,7 +14,7 @@ use crate::{
     auth::Password,
     config::model::{AuthKind, Config, Notify, VirtualAddress},
     dataplane::{Auth, DEFAULT_HMAC_BUDGET, InstanceSpec},
-    fsm::{Instance, Params, State},
+    fsm::{Instance, Params, Reason, State},
     tracking::{self, Tracked},
     wire::{
         EmitError,
@@ -60,6 +60,39 @@ pub struct Changes {
     pub vips_added: Vec<Vip>,
 }
 
+/// One change of state, in controller time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// When (time since the controller started).
+    pub at: Duration,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+}
+
+/// What an instance did, for `vrrpd status` and the metrics (adverts received are the
+/// kernel's `valid` counter). Kept across reloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Adverts sent (priority 0 included).
+    pub adverts_sent: u64,
+    /// Priority 0 adverts sent (leaving MASTER).
+    pub priority_zero_sent: u64,
+    /// Priority 0 adverts the kernel reported (its PRIORITY_ZERO events).
+    pub priority_zero_received: u64,
+    /// Changes of state, by the state entered.
+    pub transitions: std::collections::BTreeMap<State, u64>,
+    pub last_transition: Option<Transition>,
+}
+
+impl Stats {
+    /// Records a change of state.
+    pub fn transition(&mut self, t: Transition) {
+        *self.transitions.entry(t.to).or_default() += 1;
+        self.last_transition = Some(t);
+    }
+}
+
 /// One configured VRRP instance, running.
 #[derive(Debug)]
 pub struct VirtualRouter {
@@ -89,6 +122,8 @@ pub struct VirtualRouter {
     pub userspace_master_down: Option<Duration>,
     /// How many times the kernel refused to arm the master-down timer (`vrrpd status`).
     pub timer_fallbacks: u64,
+    /// Adverts, priority 0 and transitions (`vrrpd status`, metrics).
+    pub stats: Stats,
 }
 
 impl AsRef<Instance> for VirtualRouter {
@@ -145,6 +180,7 @@ impl VirtualRouter {
             fsm: Instance::new(params),
             userspace_master_down: None,
             timer_fallbacks: 0,
+            stats: Stats::default(),
         })
     }
 
