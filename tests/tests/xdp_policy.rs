@@ -1023,3 +1023,113 @@ fn any_number_of_addresses() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Issue 11: under a flood of forgeries that spends the HMAC budget, the controller's
+/// prediction table (`vrrpd::predict`) verifies the transitions the program cannot
+/// predict itself — the master's priority change, a restarted peer coming back — by
+/// comparison, and refuses forgeries of those shapes without an HMAC.
+#[test]
+fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
+    let mut t = Table::new()?;
+    t.row(
+        "the master's first advert",
+        &frame(&ah_advert(D1, 51, 150, 1), AH_KEY),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::Valid, c::IcvComputed],
+        &[],
+    )?;
+    // At rest the controller computes nothing and the table is empty.
+    let mut predictor = vrrpd::predict::Predictor::default();
+    let subjects = [vrrpd::predict::Subject {
+        name: "VI_1".to_owned(),
+        slot: S51,
+        password: Password::new(AH_KEY),
+    }];
+    predictor.tick(&mut t.dp, &subjects, Instant::now())?;
+    assert_eq!(predictor.computed, 0, "nothing is computed at rest");
+
+    // The flood: forgeries claiming the master at priority 255 spend the budget.
+    let budget = t.dp.config(S51)?.hmac_budget;
+    let mut hmacs = 0;
+    loop {
+        let forged = frame(&ah_advert(D1, 51, 255, 2), b"forged");
+        let before = t.dp.counters()?;
+        assert_eq!(t.dp.test_run(&forged)?, XDP_DROP);
+        let after = t.dp.counters()?;
+        if after.get(c::HmacBudget) > before.get(c::HmacBudget) {
+            break;
+        }
+        assert_eq!(after.get(c::BadIcv), before.get(c::BadIcv) + 1);
+        hmacs += 1;
+        assert!(
+            hmacs <= 2 * budget,
+            "{hmacs} HMACs with a budget of {budget}"
+        );
+    }
+    // The kernel's own prediction already tells a forgery of the master's next advert
+    // without an HMAC.
+    t.row(
+        "forged copy of the master's predicted next advert",
+        &frame(&ah_advert(D1, 51, 150, 2), b"forged"),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::BadIcv],
+        &[],
+    )?;
+    // The controller sees the forgeries and computes the table.
+    predictor.tick(&mut t.dp, &subjects, Instant::now())?;
+    assert_eq!(
+        predictor.computed,
+        256 * 16,
+        "one sender, every priority x 16 columns"
+    );
+    t.row(
+        "the master lowers its priority (150 -> 140) under flood: verified by the table",
+        &frame(&ah_advert(D1, 51, 140, 2), AH_KEY),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::Valid, c::IcvPredicted],
+        &[],
+    )?;
+    assert_eq!(t.dp.runtime(S51)?.learned.master_priority, 140);
+    t.row(
+        "forged priority 255 of a predicted shape: refused without an HMAC",
+        &frame(&ah_advert(D1, 51, 255, 3), b"forged"),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::BadIcv],
+        &[],
+    )?;
+    t.row(
+        "the master's next advert at its new priority: the kernel's own prediction",
+        &frame(&ah_advert(D1, 51, 140, 3), AH_KEY),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::Valid, c::IcvPredicted],
+        &[],
+    )?;
+
+    // We took over (MASTER, our counter moved on); the old master restarts and comes back
+    // with IP id 1 and our sequence + 1, as keepalived does.
+    t.dp.set_state(S51, KernelState::MASTER)?;
+    t.dp.set_sequence(S51, 50)?;
+    predictor.tick(&mut t.dp, &subjects, Instant::now())?;
+    let mut back = ah_advert(D1, 51, 150, 51);
+    if let vrrpd::wire::advert::IpHeader::V4(ip) = &mut back.ip {
+        ip.ident = 1;
+    }
+    t.row(
+        "a restarted peer preempts under flood: verified by the table",
+        &frame(&back, AH_KEY),
+        XDP_DROP,
+        &[c::Ipv4Ah, c::Valid, c::IcvPredicted, c::Events],
+        &[event::HIGHER_PRIORITY],
+    )?;
+    // Nothing in the table for a sender never seen: the budget decides, as before.
+    let stranger = frame(&ah_advert(D2, 51, 200, 60), AH_KEY);
+    let before = t.dp.counters()?;
+    t.dp.test_run(&stranger)?;
+    let after = t.dp.counters()?;
+    assert_eq!(
+        after.get(c::IcvPredicted),
+        before.get(c::IcvPredicted),
+        "an unknown sender is never verified by prediction"
+    );
+    Ok(())
+}

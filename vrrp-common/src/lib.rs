@@ -21,3 +21,4 @@ pub const VRRP_GROUP_V6: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 pub mod maps;
 pub mod md5;
 pub mod policy;
+pub mod predict;

@@ -30,10 +30,11 @@ use vrrp_common::{
     counters::Counter,
     maps::{InstanceConfig, Learned, TEMPLATE_LEN},
     md5,
+    predict::{COLUMNS, PredictKey},
 };
 
 use crate::{
-    RUNTIME, Scratch, count_instance,
+    PREDICT, RUNTIME, Scratch, count_instance,
     parse::{Drop, Headers},
     verdict::{Buf, Slot},
 };
@@ -93,7 +94,21 @@ pub fn verify(
     // SAFETY: a successful lookup of this slot's runtime value.
     let learned = unsafe { &mut (*rt).learned };
     let fields = Mutable::read(buf, h);
-    if predicted(buf, h, learned, &fields, sequence) {
+    let table = match predicted(buf, h, learned, &fields, sequence) {
+        -1 => vrrp_table(
+            buf.scratch_ptr(),
+            u64::from(slot),
+            u64::from(sequence) | u64::from(fields.id) << 32 | u64::from(fields.priority) << 48,
+            len as u64 | (a as u64) << 16,
+        ),
+        known => known,
+    };
+    if table == 0 {
+        // The advert is byte for byte one the program or the controller predicted, with
+        // another ICV: forged, refused without an HMAC.
+        return Err(Drop(Counter::BadIcv));
+    }
+    if table == 1 {
         count_instance(slot, Counter::IcvPredicted);
         pad(buf, len);
     } else {
@@ -173,16 +188,17 @@ impl Mutable {
 
 /// Whether the advert is one the last verified master was predicted to send: equal to
 /// the template but for the predicted id and sequence (and priority 0 with its checksum
-/// for the shutdown advert), carrying the predicted ICV.
+/// for the shutdown advert). 1: it is, with the predicted ICV; 0: it is, with another ICV
+/// (forged: the prediction came from a verified advert); -1: it is not.
 #[inline(always)]
-fn predicted(buf: Buf, h: &Headers, learned: &Learned, fields: &Mutable, sequence: u32) -> bool {
+fn predicted(buf: Buf, h: &Headers, learned: &Learned, fields: &Mutable, sequence: u32) -> i32 {
     let len = usize::from(learned.template_len);
     if len != h.total || learned.predicted_sequence == 0 {
-        return false;
+        return -1;
     }
     let k = sequence.wrapping_sub(learned.predicted_sequence);
     if k > 2 || fields.id != next_id(learned.predicted_id, k) {
-        return false;
+        return -1;
     }
     let expected = if fields.priority == learned.master_priority {
         match k {
@@ -193,7 +209,7 @@ fn predicted(buf: Buf, h: &Headers, learned: &Learned, fields: &Mutable, sequenc
     } else if fields.priority == 0 && k == 0 {
         &learned.predicted_zero
     } else {
-        return false;
+        return -1;
     };
     // Compare with the fields that may differ set to the template's, then restore them.
     let mut index_slot = Slot::new();
@@ -217,8 +233,112 @@ fn predicted(buf: Buf, h: &Headers, learned: &Learned, fields: &Mutable, sequenc
         let keep = u64::MAX >> (8 * (8 - tail));
         diff &= !((buf.word(last) ^ template.word(last)) & !keep);
     }
+    if diff != 0 {
+        return -1;
+    }
     let received: [u8; ICV_LEN] = buf.bytes(RECEIVED_AT);
-    diff == 0 && u128_of(expected) == u128_of(&received)
+    i32::from(u128_of(expected) == u128_of(&received))
+}
+
+/// Checks the advert in `scratch` (mutable IPv4 fields and ICV zeroed, the received ICV at
+/// `RECEIVED_AT`) against the controller's table for its sender (`vrrp_common::predict`):
+/// 1 = a predicted advert (verified), 0 = a predicted shape and column with another ICV
+/// (forged), -1 = not in the table (the HMAC budget decides). `fields` packs the AH
+/// sequence (bits 0–31), IP id (32–47) and priority (48–55); `layout` the message length
+/// (0–15) and the IPv4 header length (16–31). A BPF global function, verified once.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_table(scratch: *mut Scratch, slot: u64, fields: u64, layout: u64) -> i32 {
+    if scratch.is_null() {
+        return -1;
+    }
+    let mut index_slot = Slot::new();
+    let buf = Buf::scratch(scratch, &mut index_slot);
+    let len = (layout & 0xffff) as usize;
+    let a = ((layout >> 16) & 0xffff) as usize;
+    let (sequence, id, priority) = (fields as u32, (fields >> 32) as u16, (fields >> 48) as u8);
+    if len > MAX_MESSAGE || !(20..=60).contains(&a) {
+        return -1;
+    }
+    let key = PredictKey {
+        slot: slot as u32,
+        source: buf.bytes(12),
+    };
+    let Some(p) = PREDICT.get_ptr(key) else {
+        return -1;
+    };
+    // SAFETY: a successful lookup; the controller replaces whole entries.
+    let p = unsafe { &*p };
+    if usize::from(p.len) != len {
+        return -1;
+    }
+    let mut column = COLUMNS;
+    let mut c = 0;
+    while c < COLUMNS {
+        if column == COLUMNS && p.columns[c].sequence == sequence && p.columns[c].id == id {
+            column = c;
+        }
+        c += 1;
+    }
+    let Some(expected) = p
+        .icv
+        .get(usize::from(priority))
+        .and_then(|row| row.get(column))
+    else {
+        return -1;
+    };
+    // Compare with the varying fields zeroed, as the table's template holds them.
+    let v = a + 24;
+    let checksum = buf.be16(v + 6);
+    let varying = Mutable {
+        id: 0,
+        priority: 0,
+        checksum: 0,
+    };
+    varying.write(buf, &headers_at(a, len), 0);
+    let mut template_slot = Slot::new();
+    let template = Buf::raw(p.template.as_ptr(), &mut template_slot);
+    let mut diff = 0u64;
+    let mut w = 0;
+    while w < TEMPLATE_LEN {
+        if w < len {
+            diff |= buf.word(w) ^ template.word(w);
+        }
+        w += 8;
+    }
+    let tail = len % 8;
+    if tail != 0 {
+        let last = len - tail;
+        let keep = u64::MAX >> (8 * (8 - tail));
+        diff &= !((buf.word(last) ^ template.word(last)) & !keep);
+    }
+    Mutable {
+        id,
+        priority,
+        checksum,
+    }
+    .write(buf, &headers_at(a, len), sequence);
+    if diff != 0 {
+        return -1;
+    }
+    let received: [u8; ICV_LEN] = buf.bytes(RECEIVED_AT);
+    i32::from(u128_of(expected) == u128_of(&received))
+}
+
+/// The offsets [`Mutable::write`] uses, for an IPv4 AH advert with a header of `ip_len`.
+#[inline(always)]
+fn headers_at(ip_len: usize, total: usize) -> Headers {
+    Headers {
+        ip_off: 0,
+        ip_len,
+        total,
+        vrrp_off: ip_len + 24,
+        family: vrrp_common::maps::family::IPV4,
+        ah: true,
+        ttl: 255,
+        vrid: 0,
+        vlan: 0,
+    }
 }
 
 /// Stores the template and the ICVs of the master's next three adverts and of its

@@ -43,6 +43,7 @@ use vrrp_common::{
         BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, MAX_INSTANCES,
         MAX_PACKET, Runtime, TEMPLATE_LEN,
     },
+    predict::{BPF_F_NO_PREALLOC, MAX_PREDICTIONS, PredictKey, Prediction},
 };
 
 /// Global per-CPU counters, indexed by `vrrp_common::counters::Counter`.
@@ -90,6 +91,12 @@ static RUNTIME: Array<RuntimeValue, { MAX_INSTANCES as usize }> = Array::new();
 /// Per-slot AH sequence counter, shared with the controller's sender (mmapped there).
 #[btf_map]
 static SEQUENCE: Array<u64, { MAX_INSTANCES as usize }, BPF_F_MMAPABLE> = Array::new();
+
+/// ICVs the controller computed for instances under attack (`vrrp_common::predict`):
+/// (slot, sender) → every priority × a few (IP id, AH sequence) pairs. Read only here.
+#[btf_map]
+static PREDICT: HashMap<PredictKey, Prediction, { MAX_PREDICTIONS as usize }, BPF_F_NO_PREALLOC> =
+    HashMap::new();
 
 /// State changes for the controller.
 #[btf_map]

@@ -12,10 +12,11 @@ use vrrp_common::{
         MAX_PACKET, TEMPLATE_LEN, address_term, family,
     },
     policy,
+    predict::PredictKey,
 };
 
 use crate::{
-    CONFIG, RUNTIME, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance,
+    CONFIG, PREDICT, RUNTIME, SCRATCH, SCRATCH_LEN, SLOTS, Scratch, count, count_instance,
     diag::map_id,
     emit, hmac, map_refused,
     parse::{self, Class, Drop, Headers},
@@ -169,7 +170,9 @@ fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Re
         // SAFETY: no preconditions.
         let now = unsafe { bpf_ktime_get_ns() };
         let interval_ns = u64::from(cfg.advert_interval_cs) * 10_000_000;
-        if now.wrapping_sub(learned.budget_epoch_ns) < interval_ns {
+        // A sender the controller predicts for is checked against its table instead.
+        let tabled = PREDICT.get_ptr(PredictKey { slot, source }).is_some();
+        if !tabled && now.wrapping_sub(learned.budget_epoch_ns) < interval_ns {
             return Err(Drop(Counter::HmacBudget));
         }
     }
@@ -227,6 +230,15 @@ impl Buf {
 }
 
 impl Buf<TEMPLATE_LEN> {
+    /// `TEMPLATE_LEN` bytes of map memory at `bytes` (a prediction's template), to read.
+    #[inline(always)]
+    pub fn raw(bytes: *const u8, slot: &mut Slot) -> Self {
+        Buf {
+            bytes: bytes.cast_mut(),
+            slot: &raw mut slot.0,
+        }
+    }
+
     /// An instance's template (see `hmac`), to read.
     #[inline(always)]
     pub fn template(learned: &Learned, slot: &mut Slot) -> Self {

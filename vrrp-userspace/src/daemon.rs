@@ -517,6 +517,8 @@ pub struct Daemon {
     /// Where the configuration came from, to read it again on reload (none: standard
     /// input, which cannot be read twice).
     source: Option<(PathBuf, Option<Format>)>,
+    /// ICV predictions for AH instances under attack (`predict`), driven once a second.
+    predictor: crate::predict::Predictor,
     /// The instances whose source address is configured (`mcast_src_ip`,
     /// `unicast_src_ip`, YAML `source_address`): never re-chosen from the interface.
     configured_sources: HashMap<String, IpAddr>,
@@ -733,6 +735,7 @@ impl Daemon {
             started: Instant::now(),
             events_lost: 0,
             source: None,
+            predictor: crate::predict::Predictor::default(),
             configured_sources: configured_sources(config),
             checks: crate::scripts::Runner::default(),
         };
@@ -1183,7 +1186,14 @@ impl Daemon {
                 () = tokio::time::sleep_until(deadline) => {
                     self.controller.handle(Input::Timer, self.now()).await;
                 }
-                _ = lost_check.tick() => self.check_lost_events().await,
+                _ = lost_check.tick() => {
+                    self.check_lost_events().await;
+                    let subjects = crate::predict::subjects(self.controller.routers());
+                    let dp = &mut self.controller.platform_mut().dp;
+                    if let Err(e) = self.predictor.tick(dp, &subjects, std::time::Instant::now()) {
+                        tracing::warn!(error = %e, "ICV predictions not updated");
+                    }
+                }
                 _ = async { match &mut watchdog { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
                     systemd.watchdog();
                 }

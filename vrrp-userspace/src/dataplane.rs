@@ -28,6 +28,7 @@ use vrrp_common::{
         InstanceKey, KernelState, MAX_INSTANCES, MasterDown, RUNTIME_MAP, Runtime, SEQUENCE_MAP,
         SLOTS_MAP, TIMER_MAP, VrrpVersion, control,
     },
+    predict::{PREDICT_MAP, PredictKey, Prediction},
 };
 
 use crate::sys::SharedCounters;
@@ -676,6 +677,38 @@ impl Dataplane {
             }
         }
         Ok(sums)
+    }
+
+    /// The prediction table (`vrrp_common::predict`), to write.
+    fn predictions(
+        &mut self,
+    ) -> Result<HashMap<&mut MapData, PredictKey, Prediction>, DataplaneError> {
+        let map = self
+            .ebpf
+            .map_mut(PREDICT_MAP)
+            .ok_or(DataplaneError::MissingMap(PREDICT_MAP))?;
+        HashMap::try_from(map).map_err(map_error(PREDICT_MAP))
+    }
+
+    /// Installs (or replaces, atomically for the program) the predicted ICVs of one sender
+    /// of instance `key.slot`.
+    pub fn set_prediction(
+        &mut self,
+        key: PredictKey,
+        prediction: &Prediction,
+    ) -> Result<(), DataplaneError> {
+        Self::check_slot(key.slot)?;
+        self.predictions()?
+            .insert(key, prediction, 0)
+            .map_err(map_error(PREDICT_MAP))
+    }
+
+    /// Removes the predicted ICVs of one sender (absent already: not an error).
+    pub fn remove_prediction(&mut self, key: PredictKey) -> Result<(), DataplaneError> {
+        match self.predictions()?.remove(&key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_error(PREDICT_MAP)(e)),
+        }
     }
 
     fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {

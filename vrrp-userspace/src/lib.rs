@@ -25,6 +25,7 @@ pub mod fsm;
 pub mod inspect;
 pub mod netlink;
 pub mod platform;
+pub mod predict;
 pub mod router;
 pub mod scripts;
 pub mod service;

@@ -1,0 +1,342 @@
+//! ICV predictions for instances under attack (issue 11; docs/dataplane.md, "Flood
+//! safety").
+//!
+//! The program verifies the current master's next adverts by comparison with ICVs it
+//! computed itself, and anything else with a full HMAC from a small per-interval budget.
+//! A flood of forgeries spends that budget, so a genuine advert the program did not
+//! predict — a priority change, a new master, a restarted one — would be dropped
+//! unverified. The controller holds the key: once a second, for each AH instance whose
+//! counters show forgeries (`hmac_budget` or `bad_icv` moved), it computes the ICVs of
+//! every advert a known sender may plausibly send next and writes them into the program's
+//! table (`vrrp_common::predict`). At rest nothing is computed and the table is empty.
+//!
+//! For each sender (the source of a verified advert, with that advert's bytes as its
+//! shape), every priority 0–255 at each of [`vrrp_common::predict::COLUMNS`] (IP id, AH
+//! sequence) pairs:
+//! - its next eight adverts continuing its own id and sequence (a priority change, a
+//!   reload, a stop with priority 0, whatever the daemon's lag);
+//! - ids 1 and its next id × sequences 1, 2, 5 and 6 above this instance's counter: a
+//!   sender that restarted (keepalived and vrrpd start their id at 1) or that comes back
+//!   as master after we took over (keepalived continues the sequence it heard + 1;
+//!   vrrpd jumps 4 ahead on a takeover, `fsm::TAKEOVER_SEQUENCE_MARGIN`).
+//!
+//! Cost: 4,096 ICVs per sender and second, each 3–4 MD5 compressions from the key's
+//! midstates (1.3 ms of one core, measured in a release build), only while an attack lasts.
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::{Duration, Instant},
+};
+
+use vrrp_common::{
+    counters::Counter,
+    maps::Learned,
+    predict::{
+        COLUMNS, Column, ICV_LEN, Layout, PRIORITIES, PredictKey, Prediction, icv, next_id,
+        normalise, specialise,
+    },
+};
+
+use crate::{
+    auth::Password,
+    config::model::AuthKind,
+    dataplane::{Dataplane, DataplaneError},
+    router::VirtualRouter,
+};
+
+/// How long an instance stays "under attack" after its counters last showed a forgery.
+pub const HOLD: Duration = Duration::from_secs(30);
+/// Senders remembered per instance.
+pub const MAX_SENDERS: usize = 8;
+
+/// An AH instance the predictor watches.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub name: String,
+    pub slot: u32,
+    pub password: Password,
+}
+
+/// The AH instances of `routers`.
+pub fn subjects(routers: &[VirtualRouter]) -> Vec<Subject> {
+    routers
+        .iter()
+        .filter_map(|r| match &r.auth {
+            Some((AuthKind::Ah, password)) => Some(Subject {
+                name: r.name.clone(),
+                slot: r.slot,
+                password: password.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A sender's last verified advert, with its varying fields zeroed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shape {
+    template: Vec<u8>,
+    next_id: u16,
+    next_sequence: u32,
+    /// Order of last sighting (the oldest is forgotten first).
+    seen: u64,
+}
+
+#[derive(Debug, Default)]
+struct Watch {
+    /// `hmac_budget + bad_icv` at the last tick.
+    alarm: u64,
+    attacked_until: Option<Instant>,
+    senders: BTreeMap<[u8; 4], Shape>,
+    /// What is in the table now, per sender: its inputs, to skip identical recomputation.
+    installed: BTreeMap<[u8; 4], (Vec<u8>, [Column; COLUMNS])>,
+    sightings: u64,
+}
+
+/// The predictor's state across ticks.
+#[derive(Debug, Default)]
+pub struct Predictor {
+    watches: HashMap<u32, Watch>,
+    /// ICVs computed since start (`vrrpd status` could show it; tests read it).
+    pub computed: u64,
+}
+
+/// The columns for one sender: see the module comment.
+fn columns(shape: &Shape, counter: u32) -> [Column; COLUMNS] {
+    let mut out = [Column::default(); COLUMNS];
+    let mut id = shape.next_id;
+    for (k, column) in out.iter_mut().take(8).enumerate() {
+        *column = Column {
+            sequence: shape.next_sequence.wrapping_add(k as u32),
+            id,
+            _pad: 0,
+        };
+        id = next_id(id);
+    }
+    let mut k = 8;
+    for id in [1, shape.next_id] {
+        for ahead in [1u32, 2, 5, 6] {
+            out[k] = Column {
+                sequence: counter.wrapping_add(ahead),
+                id,
+                _pad: 0,
+            };
+            k += 1;
+        }
+    }
+    out
+}
+
+/// Every priority × column of `shape` for `password`.
+fn prediction(template: &[u8], cols: &[Column; COLUMNS], password: &Password) -> Box<Prediction> {
+    let (inner, outer) = password.hmac_midstates();
+    let mut p = Box::new(Prediction {
+        template: [0; vrrp_common::maps::TEMPLATE_LEN],
+        len: template.len() as u16,
+        _pad: [0; 6],
+        columns: *cols,
+        icv: [[[0; ICV_LEN]; COLUMNS]; PRIORITIES],
+    });
+    p.template[..template.len()].copy_from_slice(template);
+    let Some(layout) = Layout::of(template) else {
+        return p;
+    };
+    let mut message = template.to_vec();
+    for (priority, row) in p.icv.iter_mut().enumerate() {
+        for (c, column) in cols.iter().enumerate() {
+            specialise(
+                &mut message,
+                layout,
+                column.id,
+                column.sequence,
+                priority as u8,
+            );
+            row[c] = icv(&inner, &outer, &message);
+        }
+    }
+    p
+}
+
+impl Predictor {
+    /// One tick (once a second): notes each subject's sender, decides whether it is under
+    /// attack, and installs, refreshes or removes its predictions.
+    pub fn tick(
+        &mut self,
+        dp: &mut Dataplane,
+        subjects: &[Subject],
+        now: Instant,
+    ) -> Result<(), DataplaneError> {
+        let live: Vec<u32> = subjects.iter().map(|s| s.slot).collect();
+        let gone: Vec<u32> = self
+            .watches
+            .keys()
+            .filter(|slot| !live.contains(slot))
+            .copied()
+            .collect();
+        for slot in gone {
+            if let Some(w) = self.watches.remove(&slot) {
+                for source in w.installed.keys() {
+                    dp.remove_prediction(PredictKey {
+                        slot,
+                        source: *source,
+                    })?;
+                }
+            }
+        }
+        for s in subjects {
+            let counters = dp.instance_counters(s.slot)?;
+            let learned = dp.runtime(s.slot)?.learned;
+            let counter = dp.sequence(s.slot)?;
+            let w = self.watches.entry(s.slot).or_default();
+            let alarm = counters.get(Counter::HmacBudget) + counters.get(Counter::BadIcv);
+            if alarm > w.alarm {
+                if w.attacked_until.is_none() {
+                    tracing::warn!(
+                        instance = %s.name,
+                        "({}) AH adverts failing verification: predicting the ICVs of known senders",
+                        s.name
+                    );
+                }
+                w.attacked_until = Some(now + HOLD);
+            }
+            w.alarm = alarm;
+            w.note(&learned);
+            let attacked = w.attacked_until.is_some_and(|until| now < until);
+            if !attacked {
+                if w.attacked_until.take().is_some() {
+                    tracing::info!(
+                        instance = %s.name,
+                        "({}) no AH forgery for {} s: predictions removed",
+                        s.name,
+                        HOLD.as_secs()
+                    );
+                }
+                for source in std::mem::take(&mut w.installed).keys() {
+                    dp.remove_prediction(PredictKey {
+                        slot: s.slot,
+                        source: *source,
+                    })?;
+                }
+                continue;
+            }
+            for (source, shape) in &w.senders {
+                let cols = columns(shape, counter);
+                if w.installed.get(source) == Some(&(shape.template.clone(), cols)) {
+                    continue;
+                }
+                let p = prediction(&shape.template, &cols, &s.password);
+                self.computed += (PRIORITIES * COLUMNS) as u64;
+                let key = PredictKey {
+                    slot: s.slot,
+                    source: *source,
+                };
+                // A full table (MAX_PREDICTIONS pairs under attack at once) refuses the
+                // entry: that sender stays on the HMAC budget; the others go on.
+                if let Err(e) = dp.set_prediction(key, &p) {
+                    tracing::warn!(instance = %s.name, error = %e, "({}) ICV predictions not installed", s.name);
+                    continue;
+                }
+                w.installed.insert(*source, (shape.template.clone(), cols));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Watch {
+    /// Remembers the sender of the last verified AH advert, with its shape.
+    fn note(&mut self, learned: &Learned) {
+        let len = usize::from(learned.template_len);
+        if len == 0 || learned.predicted_sequence == 0 || len > learned.template.len() {
+            return;
+        }
+        let mut template = learned.template[..len].to_vec();
+        let Some(layout) = Layout::of(&template) else {
+            return;
+        };
+        normalise(&mut template, layout);
+        let mut source = [0u8; 4];
+        source.copy_from_slice(&learned.master_address[..4]);
+        self.sightings += 1;
+        self.senders.insert(
+            source,
+            Shape {
+                template,
+                next_id: learned.predicted_id,
+                next_sequence: learned.predicted_sequence,
+                seen: self.sightings,
+            },
+        );
+        while self.senders.len() > MAX_SENDERS {
+            let oldest = self
+                .senders
+                .iter()
+                .min_by_key(|(_, shape)| shape.seen)
+                .map(|(source, _)| *source);
+            if let Some(oldest) = oldest {
+                self.senders.remove(&oldest);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_continue_the_sender_then_cover_a_restart_and_a_return() {
+        let shape = Shape {
+            template: vec![],
+            next_id: u16::MAX,
+            next_sequence: 41,
+            seen: 0,
+        };
+        let c = columns(&shape, 100);
+        assert_eq!((c[0].id, c[0].sequence), (u16::MAX, 41));
+        assert_eq!((c[1].id, c[1].sequence), (1, 42));
+        assert_eq!((c[7].id, c[7].sequence), (7, 48));
+        assert_eq!((c[8].id, c[8].sequence), (1, 101));
+        assert_eq!((c[11].id, c[11].sequence), (1, 106));
+        assert_eq!((c[12].id, c[12].sequence), (u16::MAX, 101));
+    }
+
+    #[test]
+    fn predicted_icvs_are_what_the_sender_computes() {
+        // A keepalived-shaped advert: IPv4 + AH + VRRPv2 with one address.
+        let password = Password::new(b"secret");
+        let mut m = vec![0u8; 64];
+        m[0] = 0x45;
+        m[2..4].copy_from_slice(&64u16.to_be_bytes());
+        m[8] = 255;
+        m[9] = 51;
+        m[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        m[16..20].copy_from_slice(&[224, 0, 0, 18]);
+        m[20] = 112;
+        m[21] = 4;
+        m[24..28].copy_from_slice(&[10, 0, 0, 1]);
+        m[44] = 0x21;
+        m[45] = 51;
+        m[47] = 1;
+        m[48] = 2;
+        m[49] = 1;
+        m[52..56].copy_from_slice(&[10, 0, 0, 100]);
+        let layout = Layout::of(&m).expect("IPv4");
+        let shape = Shape {
+            template: {
+                let mut t = m.clone();
+                normalise(&mut t, layout);
+                t
+            },
+            next_id: 5,
+            next_sequence: 9,
+            seen: 0,
+        };
+        let cols = columns(&shape, 20);
+        let p = prediction(&shape.template, &cols, &password);
+        // The sender's own computation: priority 140 at id 6, sequence 10 (column 1).
+        specialise(&mut m, layout, 6, 10, 140);
+        let wire = crate::auth::ah_icv(&password, &m[..20], &m[20..32], &m[44..]);
+        assert_eq!(p.icv[140][1], wire);
+        assert_ne!(p.icv[139][1], wire);
+    }
+}
