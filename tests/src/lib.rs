@@ -15,6 +15,7 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
+pub mod flood;
 pub mod lab;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
