@@ -668,18 +668,36 @@ impl Daemon {
     }
 
     /// The director dies without a word (no priority-0 advert, its VIPs left behind):
-    /// SIGKILL to keepalived's VRRP child first (its parent dying first could have it told
-    /// to stop cleanly), then to the main process; waits (bounded) until the main process
-    /// is gone.
+    /// every process stopped (SIGSTOP, until /proc says so: keepalived's parent must not
+    /// respawn its VRRP child, nor the child hear of its parent's death), then SIGKILL,
+    /// the VRRP child first; waits (bounded) until the main process is gone.
     pub fn crash(&mut self) -> anyhow::Result<()> {
-        for pid in self.pids().iter().rev() {
+        let pids = self.pids();
+        let signal = |signal: &str, pid: u32| -> anyhow::Result<()> {
             let status = Command::new("kill")
-                .arg("-KILL")
+                .arg(signal)
                 .arg(pid.to_string())
                 .status()?;
-            ensure!(status.success(), "kill -KILL {pid}: {status}");
-        }
+            ensure!(status.success(), "kill {signal} {pid}: {status}");
+            Ok(())
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
+        for &pid in &pids {
+            signal("-STOP", pid)?;
+        }
+        for &pid in &pids {
+            while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+            {
+                ensure!(Instant::now() < deadline, "{pid} did not stop on SIGSTOP");
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        for &pid in pids.iter().rev() {
+            signal("-KILL", pid)?;
+        }
         while self.child.try_wait()?.is_none() {
             ensure!(
                 Instant::now() < deadline,

@@ -614,13 +614,18 @@ fn report(runs: &[Run], xdp: &str, loads: [String; 2], rest: Duration) -> anyhow
                 format!("{:.3}", vc[i] / kc[i])
             }
         };
-        let met = (0..2).all(|i| kc[i] < tick || vc[i] <= kc[i] / 10.0);
+        let verdict = if kc.iter().all(|&k| k < tick) {
+            "n/a"
+        } else if (0..2).all(|i| kc[i] < tick || vc[i] <= kc[i] / 10.0) {
+            "met"
+        } else {
+            "not met"
+        };
         writeln!(
             out,
-            "| {count} | {} | {} | {} | {} | {} |",
+            "| {count} | {} | {} | {verdict} | {} | {} |",
             ratio(0),
             ratio(1),
-            if met { "met" } else { "not met" },
             per_instance(Side::Vrrpd, count),
             per_instance(Side::Keepalived, count)
         )?;
@@ -710,25 +715,46 @@ fn main() -> anyhow::Result<()> {
     };
     let _serial = lab::one_at_a_time()?;
     let load_before = load_average();
-    let mut runs = Vec::new();
+    let mut plan: Vec<(usize, [Side; 2], Option<Duration>)> = Vec::new();
     for &count in &counts {
         for side in [Side::Vrrpd, Side::Keepalived] {
-            runs.push(run(count, [side, side], Some(rest))?);
+            plan.push((count, [side, side], Some(rest)));
         }
     }
     if let Some(&largest) = counts.iter().max() {
-        for sides in [
-            [Side::Vrrpd, Side::Keepalived],
-            [Side::Keepalived, Side::Vrrpd],
-        ] {
-            runs.push(run(largest, sides, None)?);
+        plan.push((largest, [Side::Vrrpd, Side::Keepalived], None));
+        plan.push((largest, [Side::Keepalived, Side::Vrrpd], None));
+    }
+    // A run that fails (a distribution that never appears) is reported, and the others
+    // still run.
+    let mut runs = Vec::new();
+    let mut failed = Vec::new();
+    for (count, sides, rest) in plan {
+        match run(count, sides, rest) {
+            Ok(r) => runs.push(r),
+            Err(error) => {
+                let line = format!("{count} {}/{}: {error:#}", sides[0], sides[1]);
+                eprintln!("    FAILED: {line}");
+                failed.push(line.lines().next().unwrap_or("").to_owned());
+            }
         }
     }
-    let section = report(&runs, &xdp, [load_before, load_average()], rest)?;
+    let mut section = report(&runs, &xdp, [load_before, load_average()], rest)?;
+    if !failed.is_empty() {
+        section.push_str(&format!(
+            "\n### Runs that failed (incorrect)\n\n{}\n",
+            failed
+                .iter()
+                .map(|f| format!("- {f}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
     println!("{section}");
     if let Some(path) = value("--output") {
         std::fs::write(&path, &section).with_context(|| format!("writing {path}"))?;
         eprintln!("written to {path}");
     }
+    ensure!(failed.is_empty(), "{} runs failed", failed.len());
     Ok(())
 }

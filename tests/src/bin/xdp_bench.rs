@@ -245,8 +245,11 @@ fn scaled(count: u32, ah: bool) -> anyhow::Result<Dataplane> {
 /// `--vrids`: the same frames for VRID 1 with 1, 255 and 1,000 instances in the tables.
 fn vrid_scaling(output: Option<String>) -> anyhow::Result<()> {
     const COUNTS: [u32; 3] = [1, 255, 1000];
-    /// Distinct valid AH adverts per round and table.
-    const AH_FRAMES: u32 = 2_000;
+    /// More, shorter rounds than the per-class bench: the differences sought are a few ns.
+    const VRID_ROUNDS: u32 = 31;
+    const VRID_REPEAT: u32 = 100_000;
+    /// Distinct valid AH adverts per round (each run once on every table).
+    const AH_FRAMES: u32 = 1_000;
     let v3: Vec<Dataplane> = COUNTS
         .iter()
         .map(|&n| scaled(n, false))
@@ -284,19 +287,29 @@ fn vrid_scaling(output: Option<String>) -> anyhow::Result<()> {
         "valid AH advert from the master: predicted ICV + 4 new predictions",
     ];
     let mut samples = vec![vec![Vec::new(); COUNTS.len()]; classes.len()];
-    for round in 0..ROUNDS as u32 {
-        for (c, (v3, ah)) in v3.iter().zip(&ah).enumerate() {
-            samples[0][c].push(ns(v3.time_run(&udp, REPEAT)?.1));
-            samples[1][c].push(ns(v3.time_run(&refresh, REPEAT)?.1));
-            samples[2][c].push(ns(ah.time_run(&replay, REPEAT)?.1));
+    for round in 0..VRID_ROUNDS {
+        // Every table in each round, in alternating order, so that drift and the order
+        // itself cancel out of the per-round differences.
+        let mut order: Vec<usize> = (0..COUNTS.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for &c in &order {
+            samples[0][c].push(ns(v3[c].time_run(&udp, VRID_REPEAT)?.1));
+            samples[1][c].push(ns(v3[c].time_run(&refresh, VRID_REPEAT)?.1));
+            samples[2][c].push(ns(ah[c].time_run(&replay, VRID_REPEAT)?.1));
         }
         // The AH tables' counters sit at 1,000,000 for the replay row: continue above.
-        for (c, ah) in ah.iter().enumerate() {
-            let first = 1_000_001 + round * AH_FRAMES;
-            let mut total = Duration::ZERO;
-            for seq in first..first + AH_FRAMES {
-                total += ah.time_run(&ah_frame(seq, AH_KEY), 1)?.1;
+        // Each frame goes to every table (each has its own counter) before the next.
+        let first = 1_000_001 + round * AH_FRAMES;
+        let mut totals = vec![Duration::ZERO; COUNTS.len()];
+        for seq in first..first + AH_FRAMES {
+            let f = ah_frame(seq, AH_KEY);
+            for &c in &order {
+                totals[c] += ah[c].time_run(&f, 1)?.1;
             }
+        }
+        for (c, total) in totals.into_iter().enumerate() {
             samples[3][c].push(ns(total) / f64::from(AH_FRAMES));
         }
     }
@@ -304,9 +317,9 @@ fn vrid_scaling(output: Option<String>) -> anyhow::Result<()> {
     let mut table = String::new();
     writeln!(
         table,
-        "| packet class (VRID 1) | 1 instance ns/pkt | 255 VRIDs ns/pkt | 1,000 instances ns/pkt | 255 − 1 (median of pairs) | target +2 ns |"
+        "| packet class (VRID 1) | 1 instance ns/pkt | 255 VRIDs ns/pkt | 1,000 instances ns/pkt | 255 − 1 (median of pairs) | 255 − 1 (fastest rounds) | target +2 ns |"
     )?;
-    writeln!(table, "|---|---:|---:|---:|---:|---|")?;
+    writeln!(table, "|---|---:|---:|---:|---:|---:|---|")?;
     let mut worst = f64::MIN;
     for (class, per_count) in classes.iter().zip(&samples) {
         let medians: Vec<f64> = per_count.iter().map(|s| median(s.clone())).collect();
@@ -317,19 +330,23 @@ fn vrid_scaling(output: Option<String>) -> anyhow::Result<()> {
                 .map(|(full, one)| full - one)
                 .collect(),
         );
+        let fastest = |s: &[f64]| s.iter().copied().fold(f64::INFINITY, f64::min);
+        let fastest_diff = fastest(&per_count[1]) - fastest(&per_count[0]);
         worst = worst.max(diff);
         let verdict = if diff <= 2.0 { "met" } else { "not met" };
         writeln!(
             table,
-            "| {class} | {:.1} | {:.1} | {:.1} | {diff:+.1} | {verdict} |",
+            "| {class} | {:.1} | {:.1} | {:.1} | {diff:+.1} | {fastest_diff:+.1} | {verdict} |",
             medians[0], medians[1], medians[2]
         )?;
     }
     writeln!(
         table,
-        "\nMedians of {ROUNDS} rounds of `BPF_PROG_TEST_RUN` ({REPEAT} repetitions per figure; the \
-         valid-AH row: {AH_FRAMES} distinct adverts per round, one run each), every table \
-         measured in each round, all instances BACKUP. Largest 255 − 1 difference: {worst:+.1} ns."
+        "\nMedians of {VRID_ROUNDS} rounds of `BPF_PROG_TEST_RUN` ({VRID_REPEAT} repetitions per \
+         figure; the valid-AH row: {AH_FRAMES} distinct adverts per round, each run once on \
+         every table), every table measured in each round in alternating order, all \
+         instances BACKUP; the target is judged on the median of the per-round differences. \
+         Largest 255 − 1 difference: {worst:+.1} ns."
     )?;
     println!("{table}");
     if let Some(path) = output {
