@@ -80,11 +80,6 @@ impl PacketSocket {
     }
 }
 
-/// VRRP's multicast group (RFC 5798 §5.1.1.2 and §5.1.2.2).
-pub const VRRP_GROUP_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(224, 0, 0, 18);
-pub const VRRP_GROUP_V6: std::net::Ipv6Addr =
-    std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-
 /// Membership of VRRP's multicast group on one interface, as keepalived holds it: the
 /// interface's multicast filter then passes the adverts (a NIC filtering multicast would
 /// otherwise never hand them to XDP) and the kernel answers IGMP/MLD queries for it. Held
@@ -101,7 +96,8 @@ impl GroupMembership {
         use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
         if v6 {
             let socket = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0))?;
-            socket.join_multicast_v6(&VRRP_GROUP_V6, if_index)?;
+            let group = Ipv6Addr::from(vrrp_common::VRRP_GROUP_V6);
+            socket.join_multicast_v6(&group, if_index)?;
             return Ok(Self { _socket: socket });
         }
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
@@ -109,7 +105,7 @@ impl GroupMembership {
         // that an address shared by two interfaces cannot pick the wrong one.
         let request = libc::ip_mreqn {
             imr_multiaddr: libc::in_addr {
-                s_addr: u32::from(VRRP_GROUP_V4).to_be(),
+                s_addr: u32::from(Ipv4Addr::from(vrrp_common::VRRP_GROUP_V4)).to_be(),
             },
             imr_address: libc::in_addr { s_addr: 0 },
             imr_ifindex: i32::try_from(if_index)
