@@ -765,14 +765,15 @@ impl<P: Platform> Controller<P> {
                 .notify
                 .any
                 .as_deref()
-                .map(|cmd| format!("{cmd} GROUP {} {word}", g.name));
+                // keepalived passes a group's priority as 0 (measured live, 2.2.7).
+                .map(|cmd| format!("{cmd} GROUP {} {word} 0", g.name));
             for command in specific.into_iter().chain(any) {
                 self.platform
                     .run_script_as(&command, self.script_user.as_deref());
             }
             if self.fifo {
                 self.platform
-                    .notify_fifo(&format!("GROUP \"{}\" {word}", g.name));
+                    .notify_fifo(&format!("GROUP \"{}\" {word} 0", g.name));
             }
         }
     }
