@@ -13,8 +13,11 @@
 //! For each sender (the source of a verified advert, with that advert's bytes as its
 //! shape), every priority 0–255 at each of [`vrrp_common::predict::COLUMNS`] (IP id, AH
 //! sequence) pairs:
-//! - its next eight adverts continuing its own id and sequence (a priority change, a
-//!   reload, a stop with priority 0, whatever the daemon's lag);
+//! - its next four adverts continuing its own id and sequence (a priority change, a stop
+//!   with priority 0, with a few seconds of the daemon's lag);
+//! - id 1 at its next four sequence numbers: keepalived reloading (SIGHUP) starts its IP id
+//!   at 1 again and continues its AH sequence (captured: id 5 seq 5 at 150, then id 1 seq 6
+//!   at the new priority);
 //! - ids 1 and its next id × sequences 1, 2, 5 and 6 above this instance's counter: a
 //!   sender that restarted (keepalived and vrrpd start their id at 1) or that comes back
 //!   as master after we took over (keepalived continues the sequence it heard + 1;
@@ -104,13 +107,20 @@ pub struct Predictor {
 fn columns(shape: &Shape, counter: u32) -> [Column; COLUMNS] {
     let mut out = [Column::default(); COLUMNS];
     let mut id = shape.next_id;
-    for (k, column) in out.iter_mut().take(8).enumerate() {
+    for (k, column) in out.iter_mut().take(4).enumerate() {
         *column = Column {
             sequence: shape.next_sequence.wrapping_add(k as u32),
             id,
             _pad: 0,
         };
         id = next_id(id);
+    }
+    for (k, column) in out.iter_mut().skip(4).take(4).enumerate() {
+        *column = Column {
+            sequence: shape.next_sequence.wrapping_add(k as u32),
+            id: 1,
+            _pad: 0,
+        };
     }
     let mut k = 8;
     for id in [1, shape.next_id] {
@@ -294,7 +304,10 @@ mod tests {
         let c = columns(&shape, 100);
         assert_eq!((c[0].id, c[0].sequence), (u16::MAX, 41));
         assert_eq!((c[1].id, c[1].sequence), (1, 42));
-        assert_eq!((c[7].id, c[7].sequence), (7, 48));
+        assert_eq!((c[3].id, c[3].sequence), (3, 44));
+        // A reload: id 1 again, the sequence continued.
+        assert_eq!((c[4].id, c[4].sequence), (1, 41));
+        assert_eq!((c[7].id, c[7].sequence), (1, 44));
         assert_eq!((c[8].id, c[8].sequence), (1, 101));
         assert_eq!((c[11].id, c[11].sequence), (1, 106));
         assert_eq!((c[12].id, c[12].sequence), (u16::MAX, 101));
