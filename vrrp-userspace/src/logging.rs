@@ -21,6 +21,9 @@ pub enum Target {
     Syslog,
     /// The systemd journal, with the structured fields (`instance`, `interface`, ...).
     Journald,
+    /// Standard error, one JSON object per event (`timestamp`, `level`, `fields` with the
+    /// message and the structured fields), for log shippers.
+    Json,
 }
 
 /// `--log-level`: the least severe level logged.
@@ -74,6 +77,13 @@ pub fn init(target: Target, level: Option<LogLevel>, syslog_socket: &Path) -> an
                 .with_ansi(false)
                 .without_time()
                 .with_level(false)
+                .with_target(false);
+            tracing::subscriber::set_global_default(subscriber.with(layer))
+        }
+        Target::Json => {
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(io::stderr)
                 .with_target(false);
             tracing::subscriber::set_global_default(subscriber.with(layer))
         }

@@ -77,7 +77,13 @@ struct ConfigFile {
     #[arg(value_name = "FILE", required_unless_present = "config")]
     file: Option<PathBuf>,
     /// The configuration file, as keepalived's `-f` (the same as FILE).
-    #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "file")]
+    #[arg(
+        long,
+        short = 'f',
+        visible_alias = "use-file",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
     config: Option<PathBuf>,
     /// Syntax of the file (default: YAML for .yaml/.yml, keepalived otherwise; standard
     /// input is read as keepalived syntax unless `--format yaml`).
@@ -105,7 +111,9 @@ pub fn config_path(path: &Path) -> PathBuf {
 /// an invalid configuration is an answer, not a crash). A reader that went away (`| head`)
 /// is not an error: what it wanted was written.
 fn main() -> ExitCode {
-    match dispatch(Cli::parse()) {
+    match dispatch(Cli::parse_from(keepalived_aliases(
+        std::env::args_os().collect(),
+    ))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
@@ -114,6 +122,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// keepalived's `-t` / `--config-test` (check the configuration and exit): `vrrpd -t -f
+/// FILE` runs `vrrpd check -f FILE`. Only without a subcommand: elsewhere `-t` is not ours.
+fn keepalived_aliases(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_test = |a: &std::ffi::OsString| a == "-t" || a == "--config-test";
+    let subcommand = args.iter().skip(1).any(|a| {
+        [
+            "run", "status", "reload", "check", "convert", "inspect", "help",
+        ]
+        .iter()
+        .any(|c| a == c)
+    });
+    if !subcommand && let Some(at) = args.iter().skip(1).position(is_test) {
+        args.remove(at + 1);
+        args.insert(1, "check".into());
+    }
+    args
 }
 
 /// Whether `error` comes from writing to a pipe whose reader has gone.

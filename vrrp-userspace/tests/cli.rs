@@ -717,3 +717,48 @@ fn every_prefix_of_a_pcapng_capture_reads_without_panicking() {
         let _ = vrrpd::inspect::inspect(&pcap[..len], Some(&password));
     }
 }
+
+// ---- keepalived's -t (issue 12 item 5) ------------------------------------------------------
+
+#[test]
+fn dash_t_checks_the_configuration_as_keepalived_t_does() {
+    let good = config();
+    let good = good.to_str().expect("utf-8");
+    let broken = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config/broken/bad-address.conf");
+    let broken = broken.to_str().expect("utf-8");
+    for args in [
+        vec!["-t", "-f", good],
+        vec!["-f", good, "-t"],
+        vec!["--config-test", "--use-file", good],
+    ] {
+        let out = run(vrrpd(&args));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(": OK ("),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let out = run(vrrpd(&["-t", "-f", broken]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad-address.conf:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn log_json_writes_one_json_object_per_event() {
+    let out = run(vrrpd(&["run", "-i", "lo", "--log", "json"]));
+    let text = stderr(&out);
+    let first = text.lines().next().expect("a log line");
+    let event: serde_json::Value = serde_json::from_str(first).expect("a JSON object");
+    assert_eq!(event["level"], "INFO", "{first}");
+    assert_eq!(
+        event["fields"]["message"],
+        format!("Starting vrrpd v{}", env!("CARGO_PKG_VERSION")),
+        "{first}"
+    );
+    assert!(event["timestamp"].is_string(), "{first}");
+}
