@@ -490,6 +490,30 @@ impl Daemon {
         })
     }
 
+    /// `vrrpd run` as [`Daemon::vrrpd`] starts it, with `extra` arguments after the others
+    /// (`--metrics-listen ADDR:PORT`).
+    pub fn vrrpd_with(
+        ns: &NetNs,
+        config: impl AsRef<Path>,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        let bin = vrrpd_bin()?;
+        let config = repo_root().join(config);
+        Self::spawn(ns, Side::Vrrpd, |dir| {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns.name()])
+                .arg(&bin)
+                .args(["run", "--config"])
+                .arg(&config)
+                .arg("--socket")
+                .arg(dir.join("vrrpd.sock"))
+                .arg("--pidfile")
+                .arg(dir.join("vrrpd.pid"))
+                .args(extra);
+            c
+        })
+    }
+
     /// keepalived's VRRP subsystem in the foreground, detailed logs, no syslog.
     pub fn keepalived(ns: &NetNs, config: impl AsRef<Path>) -> anyhow::Result<Self> {
         require_keepalived()?;
@@ -1004,4 +1028,31 @@ pub fn machine() -> String {
         "{cpu}, {cores} cores, {memory} GiB, Linux {}",
         kernel.trim()
     )
+}
+
+/// `GET path` over HTTP/1.1 to `address` (`host:port`) from inside `ns`, the connection
+/// closed by the server: the status code and the body.
+pub fn http_get(ns: &NetNs, address: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let (address, path) = (address.to_owned(), path.to_owned());
+    ns.run(move || {
+        let mut stream = std::net::TcpStream::connect(&address)
+            .with_context(|| format!("connecting to {address}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .with_context(|| format!("no end of headers in {answer:?}"))?;
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .with_context(|| format!("no status in {head:?}"))?;
+        Ok((code, body.to_owned()))
+    })
 }

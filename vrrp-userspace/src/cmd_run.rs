@@ -47,6 +47,10 @@ pub struct RunArgs {
         default_missing_value = runfiles::DEFAULT_SOCKET
     )]
     socket: Option<PathBuf>,
+    /// Serve Prometheus metrics (`vrrp_*`, see docs/running.md) over HTTP on this address
+    /// and port (with `--config`), e.g. `127.0.0.1:9650` or `[::]:9650`.
+    #[arg(long, value_name = "ADDR:PORT", requires = "config")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Write the daemon's pid here while it runs; without a path, /run/vrrpd/vrrpd.pid.
     /// A pid file naming a running vrrpd stops the start; a stale one is replaced.
     #[arg(
@@ -134,6 +138,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         // Standard input cannot be read twice: such a daemon refuses to reload.
         if path != Path::new("/dev/stdin") {
             daemon = daemon.reloading_from(path, args.format);
+        }
+        if let Some(address) = args.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("--metrics-listen {address}"))?;
+            tracing::info!(%address, "serving metrics on http://{address}/metrics");
+            daemon = daemon.serving_metrics(listener);
         }
         return daemon.run(listener).await;
     }

@@ -524,6 +524,8 @@ pub struct Daemon {
     configured_sources: HashMap<String, IpAddr>,
     /// The health checks (`vrrp_script`, tracked files) of the running configuration.
     checks: crate::scripts::Runner,
+    /// Where Prometheus scrapes the metrics (`--metrics-listen`).
+    metrics: Option<tokio::net::TcpListener>,
 }
 
 /// The address an instance sends from on an interface with `addresses` (in the kernel's
@@ -738,6 +740,7 @@ impl Daemon {
             predictor: crate::predict::Predictor::default(),
             configured_sources: configured_sources(config),
             checks: crate::scripts::Runner::default(),
+            metrics: None,
         };
         daemon.checks.start(config);
         daemon.events_lost = daemon.lost_events();
@@ -749,6 +752,13 @@ impl Daemon {
     #[must_use]
     pub fn reloading_from(mut self, path: PathBuf, format: Option<Format>) -> Self {
         self.source = Some((path, format));
+        self
+    }
+
+    /// Serves the metrics on `listener` (`crate::metrics`).
+    #[must_use]
+    pub fn serving_metrics(mut self, listener: tokio::net::TcpListener) -> Self {
+        self.metrics = Some(listener);
         self
     }
 
@@ -1201,6 +1211,11 @@ impl Daemon {
                 Some(input) = check_results.recv() => {
                     let now = self.now();
                     self.controller.handle(input, now).await;
+                }
+                Ok((stream, _)) = async { match &self.metrics { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    // Rendered now, from this instant's state; sent by its own task.
+                    let body = crate::metrics::render(&self.status());
+                    tokio::spawn(crate::metrics::serve(stream, body));
                 }
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     let requests = requests_tx.clone();

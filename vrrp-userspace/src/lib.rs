@@ -12,6 +12,7 @@
 //!   [`platform::Platform`] (the kernel, netlink, sockets, scripts behind one trait).
 //! - [`daemon`]: the I/O shell of `vrrpd run`: the live platform, the tokio event loop.
 //! - [`dataplane`]: loading and attaching the XDP program, reading its counters.
+//! - [`metrics`]: the Prometheus endpoint (`--metrics-listen`).
 //! - [`netlink`]: links and addresses through rtnetlink.
 //! - [`service`]: telling systemd the daemon's state (`Type=notify`, watchdog).
 //! - [`sys`]: the few raw system calls the daemon makes (the only `unsafe` here).
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod fsm;
 pub mod inspect;
+pub mod metrics;
 pub mod netlink;
 pub mod platform;
 pub mod predict;
