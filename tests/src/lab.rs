@@ -599,6 +599,24 @@ impl Daemon {
             .collect()
     }
 
+    /// `vrrpd status` of this daemon as an operator reads it (text).
+    pub fn status_text(&self) -> anyhow::Result<String> {
+        ensure!(
+            self.side == Side::Vrrpd,
+            "`vrrpd status` asked of keepalived"
+        );
+        let out = Command::new(vrrpd_bin()?)
+            .args(["status", "--socket"])
+            .arg(self.run_dir.join("vrrpd.sock"))
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "vrrpd status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// `vrrpd reload` of this daemon (its control socket): the command's output, whatever
     /// its exit status.
     pub fn reload(&self) -> anyhow::Result<std::process::Output> {

@@ -1,8 +1,8 @@
 //! `vrrpd status --json` and the Prometheus endpoint (`--metrics-listen`) against the real
 //! state, live: two vrrpd on one segment, the higher priority MASTER, then a failover when
 //! it stops (priority 0). State, master, priorities, VIPs held, transitions, adverts in and
-//! out (increasing) and priority 0 in and out are checked in both, and against the VIPs
-//! the directors actually hold.
+//! out (increasing), priority 0 in and out and the sync group's state are checked in
+//! both, and against the VIPs the directors actually hold.
 use std::{thread, time::Duration};
 
 use anyhow::{Context as _, bail, ensure};
@@ -31,6 +31,11 @@ fn conf(priority: u8) -> String {
     advert_int 1
     virtual_ipaddress {{
         {VIP}/32
+    }}
+}}
+vrrp_sync_group VG1 {{
+    group {{
+        VI_1
     }}
 }}
 "
@@ -153,6 +158,29 @@ fn check(
         "vrrp_instance_vips_held: {}",
         context()
     );
+    ensure!(
+        s["sync_group"] == "VG1" && s["sync_group_state"] == state,
+        "group: {}",
+        context()
+    );
+    for name in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+        let got = sample(
+            &text,
+            "vrrp_group_state",
+            &format!(r#"group="VG1",state="{name}""#),
+        )?;
+        ensure!(
+            got == f64::from(u8::from(name == state)),
+            "vrrp_group_state {name}: {}",
+            context()
+        );
+    }
+    let plain = d.status_text()?;
+    ensure!(
+        plain.starts_with(&format!("(VI_1) {state:<6} eth0 vrid 61"))
+            && plain.contains(&format!("VRRP_Group(VG1) {state}")),
+        "vrrpd status:\n{plain}"
+    );
     for (state, count) in s["transitions"].as_object().into_iter().flatten() {
         let got = instance_sample(&text, "vrrp_transitions_total", &format!(r#"to="{state}""#))?;
         // The metrics are read after the status: nothing moved in between in a steady state.
@@ -262,6 +290,13 @@ fn status_and_metrics_follow_a_failover() -> anyhow::Result<()> {
     ensure!(
         instance_sample(&m2, "vrrp_priority_zero_received_total", "")? >= 1,
         "vrrp_priority_zero_received_total: {m2}"
+    );
+    let plain = low.status_text()?;
+    ensure!(
+        plain.contains("last transition BACKUP -> MASTER (priority_zero)")
+            && plain.contains("master this router (priority 100)")
+            && plain.contains(&format!("held {VIP}/32")),
+        "vrrpd status:\n{plain}"
     );
     let at = s2["last_transition"]["at_unix_ms"].as_u64().unwrap_or(0) / 1000;
     ensure!(
