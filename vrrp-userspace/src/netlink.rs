@@ -103,22 +103,11 @@ impl Netlink {
 
     /// The addresses on interface `index`, with their prefix lengths.
     pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>, NetlinkError> {
-        let messages: Vec<AddressMessage> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await?;
-        Ok(messages
-            .iter()
-            .filter_map(|m| {
-                m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Address(ip) => Some((*ip, m.header.prefix_len)),
-                    _ => None,
-                })
-            })
+        Ok(self
+            .interface_addresses(index)
+            .await?
+            .into_iter()
+            .map(|a| (a.address, a.prefix))
             .collect())
     }
 
