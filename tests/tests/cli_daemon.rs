@@ -238,7 +238,7 @@ fn status_shows_the_instance_and_the_master_as_it_knows_it() -> anyhow::Result<(
         "{text}"
     );
     ensure!(
-        text.contains("master this router  last advert from -"),
+        text.contains("master this router (priority 100)  last advert from -"),
         "{text}"
     );
     ensure!(!text.contains("s3cret"), "the password is shown: {text}");
