@@ -1074,3 +1074,135 @@ pub fn http_get(ns: &NetNs, address: &str, path: &str) -> anyhow::Result<(u16, S
         Ok((code, body.to_owned()))
     })
 }
+
+/// A `vrrp_instance` in keepalived.conf syntax (vrrpd reads the same text), as the live
+/// tests write them: `state BACKUP`, `advert_int 1` and IPSEC-AH with the key `k@l` unless
+/// changed, then the VIPs and any `extra` lines.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub advert_int: u8,
+    /// `(auth_type, auth_pass)`; `None`: no authentication block.
+    pub auth: Option<(String, String)>,
+    pub vips: Vec<String>,
+    /// Lines added at the end of the block, each indented by the caller.
+    pub extra: String,
+}
+
+impl Instance {
+    /// `name` on `interface` with VRID `vrid` at `priority`, holding `vips`; AH, key `k@l`.
+    pub fn new(name: &str, interface: &str, vrid: u8, priority: u8, vips: &[&str]) -> Self {
+        Self {
+            name: name.to_owned(),
+            interface: interface.to_owned(),
+            vrid,
+            priority,
+            advert_int: 1,
+            auth: Some(("AH".to_owned(), "k@l".to_owned())),
+            vips: vips.iter().map(|v| (*v).to_owned()).collect(),
+            extra: String::new(),
+        }
+    }
+
+    pub fn advert_int(mut self, seconds: u8) -> Self {
+        self.advert_int = seconds;
+        self
+    }
+
+    /// `auth_type` (`AH`, `PASS`) and `auth_pass`.
+    pub fn auth(mut self, kind: &str, password: &str) -> Self {
+        self.auth = Some((kind.to_owned(), password.to_owned()));
+        self
+    }
+
+    pub fn no_auth(mut self) -> Self {
+        self.auth = None;
+        self
+    }
+
+    /// Lines for the end of the block (`"    preempt_delay 8\n"`).
+    pub fn extra(mut self, lines: &str) -> Self {
+        self.extra.push_str(lines);
+        self
+    }
+
+    /// The block's text.
+    pub fn conf(&self) -> String {
+        let auth = self.auth.as_ref().map_or_else(String::new, |(kind, pass)| {
+            format!(
+                "    authentication {{\n        auth_type {kind}\n        auth_pass {pass}\n    }}\n"
+            )
+        });
+        let vips: String = self.vips.iter().map(|v| format!("        {v}\n")).collect();
+        format!(
+            "vrrp_instance {name} {{\n    state BACKUP\n    interface {interface}\n    \
+             virtual_router_id {vrid}\n    priority {priority}\n    advert_int {advert_int}\n\
+             {auth}    virtual_ipaddress {{\n{vips}    }}\n{extra}}}\n",
+            name = self.name,
+            interface = self.interface,
+            vrid = self.vrid,
+            priority = self.priority,
+            advert_int = self.advert_int,
+            extra = self.extra,
+        )
+    }
+}
+
+/// The many-instance configuration of the scale test and benchmark: instance `n` (from 0)
+/// on `eth{n / 255}` with VRID `n % 255 + 1`, AH key `sc{n}`, VIP [`scale_vip`]`(n)`/32.
+pub fn scale_config(count: usize, priority: u8) -> String {
+    (0..count)
+        .map(|n| {
+            let (eth, vrid) = scale_placement(n);
+            let vip = format!("{}/32", scale_vip(n));
+            Instance::new(
+                &format!("VI_{n}"),
+                &format!("eth{eth}"),
+                vrid,
+                priority,
+                &[&vip],
+            )
+            .auth("AH", &format!("sc{n}"))
+            .conf()
+        })
+        .collect()
+}
+
+/// Instance `n`'s (from 0) segment and VRID in [`scale_config`]: 255 VRIDs per segment.
+pub fn scale_placement(n: usize) -> (usize, u8) {
+    (n / 255, u8::try_from(n % 255 + 1).unwrap_or(u8::MAX))
+}
+
+/// Instance `n`'s VIP in [`scale_config`].
+pub fn scale_vip(n: usize) -> String {
+    format!("10.50.{}.{}", n / 250, n % 250 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_is_the_text_the_tests_wrote_by_hand() {
+        let text = Instance::new("VI_1", "eth0", 51, 150, &["10.0.0.1", "10.0.0.2"])
+            .extra("    preempt_delay 8\n")
+            .conf();
+        assert_eq!(
+            text,
+            "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    \
+             virtual_router_id 51\n    priority 150\n    advert_int 1\n    authentication {\n        \
+             auth_type AH\n        auth_pass k@l\n    }\n    virtual_ipaddress {\n        \
+             10.0.0.1\n        10.0.0.2\n    }\n    preempt_delay 8\n}\n"
+        );
+        let bare = Instance::new("VI_2", "eth1", 2, 100, &["10.0.0.3"])
+            .no_auth()
+            .advert_int(3)
+            .conf();
+        assert!(!bare.contains("authentication") && bare.contains("advert_int 3"));
+        assert_eq!(scale_placement(255), (1, 1));
+        assert!(scale_config(2, 100).contains("auth_pass sc1\n"));
+    }
+}

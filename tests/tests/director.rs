@@ -9,7 +9,7 @@
 use std::{thread, time::Duration};
 
 use anyhow::{Context as _, ensure};
-use tests::lab::{self, Daemon, Layout, Scratch, Side, Topology};
+use tests::lab::{self, Daemon, Instance, Layout, Scratch, Side, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.5"],
@@ -21,23 +21,7 @@ const VIP: &str = "10.0.5.100";
 /// One AH-authenticated instance; each director gets its own VRID, so that the two daemons
 /// run side by side without electing each other.
 fn conf(vrid: u8) -> String {
-    format!(
-        "vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id {vrid}
-    priority 150
-    advert_int 1
-    authentication {{
-        auth_type AH
-        auth_pass k@l
-    }}
-    virtual_ipaddress {{
-        {VIP}
-    }}
-}}
-"
-    )
+    Instance::new("VI_1", "eth0", vrid, 150, &[VIP]).conf()
 }
 
 /// The IPv4 multicast groups joined on eth0 of director `n`.

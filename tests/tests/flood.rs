@@ -14,7 +14,7 @@ use std::{thread, time::Duration};
 use anyhow::ensure;
 use tests::{
     flood::{self, Flood, Profile, Target},
-    lab::{self, Daemon, Layout, Scratch, Topology},
+    lab::{self, Daemon, Instance, Layout, Scratch, Topology},
 };
 
 const LAYOUT: Layout<'static> = Layout {
@@ -28,23 +28,7 @@ const VIP: &str = "10.0.7.100";
 const RATE: u64 = 50_000;
 
 fn instance(priority: u8) -> String {
-    format!(
-        "vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int 1
-    authentication {{
-        auth_type AH
-        auth_pass k@l
-    }}
-    virtual_ipaddress {{
-        {VIP}
-    }}
-}}
-"
-    )
+    Instance::new("VI_1", "eth0", 51, priority, &[VIP]).conf()
 }
 
 /// vrrpd's view of VI_1: (state, priority of the last advert it verified).

@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
-use tests::lab::{self, Capture, Daemon, Layout, Scratch, SeenAdvert, Side, Topology};
+use tests::lab::{self, Capture, Daemon, Instance, Layout, Scratch, SeenAdvert, Side, Topology};
 
 /// vrrpd as director 1 (the preferred one) with keepalived as director 2, and the reverse.
 const PAIRINGS: [[Side; 2]; 2] = [
@@ -41,23 +41,10 @@ fn vrrp_instance(
     vips: &[&str],
     extra: &str,
 ) -> String {
-    let vips: String = vips.iter().map(|v| format!("        {v}\n")).collect();
-    format!(
-        "vrrp_instance {name} {{
-    state BACKUP
-    interface {interface}
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int {advert_int}
-    authentication {{
-        auth_type AH
-        auth_pass k@l
-    }}
-    virtual_ipaddress {{
-{vips}    }}
-{extra}}}
-"
-    )
+    Instance::new(name, interface, vrid, priority, vips)
+        .advert_int(advert_int)
+        .extra(extra)
+        .conf()
 }
 
 /// Stops every daemon (in order), then checks that none reported an authentication error

@@ -9,7 +9,7 @@
 use std::{thread, time::Duration};
 
 use anyhow::ensure;
-use tests::lab::{self, Daemon, Layout, Scratch, Side, Topology};
+use tests::lab::{self, Daemon, Instance, Layout, Scratch, Side, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.5", "10.0.6"],
@@ -21,23 +21,7 @@ const VIP: &str = "10.0.5.100";
 const VIP2: &str = "10.0.6.100";
 
 fn instance(name: &str, interface: &str, vrid: u8, priority: u8, vip: &str) -> String {
-    format!(
-        "vrrp_instance {name} {{
-    state BACKUP
-    interface {interface}
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int 1
-    authentication {{
-        auth_type AH
-        auth_pass k@l
-    }}
-    virtual_ipaddress {{
-        {vip}
-    }}
-}}
-"
-    )
+    Instance::new(name, interface, vrid, priority, &[vip]).conf()
 }
 
 /// Director 1 (preferred, 150) and director 2 (100), one of them vrrpd and the other

@@ -7,7 +7,7 @@ use std::{thread, time::Duration};
 
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
-use tests::lab::{self, Daemon, Layout, Scratch, Topology};
+use tests::lab::{self, Daemon, Instance, Layout, Scratch, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.8"],
@@ -22,24 +22,11 @@ const PORT: u16 = 9650;
 const MOVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn conf(priority: u8) -> String {
-    format!(
-        "vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 61
-    priority {priority}
-    advert_int 1
-    virtual_ipaddress {{
-        {VIP}/32
-    }}
-}}
-vrrp_sync_group VG1 {{
-    group {{
-        VI_1
-    }}
-}}
-"
-    )
+    let vip = format!("{VIP}/32");
+    Instance::new("VI_1", "eth0", 61, priority, &[&vip])
+        .no_auth()
+        .conf()
+        + "vrrp_sync_group VG1 {\n    group {\n        VI_1\n    }\n}\n"
 }
 
 fn start(t: &Topology, scratch: &Scratch, n: usize, priority: u8) -> anyhow::Result<Daemon> {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::{Context as _, ensure};
-use tests::lab::{self, Capture, Daemon, Layout, Scratch, Side, Topology};
+use tests::lab::{self, Capture, Daemon, Instance, Layout, Scratch, Side, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.5", "10.0.6"],
@@ -23,23 +23,7 @@ const LAYOUT: Layout<'static> = Layout {
 
 /// One keepalived.conf instance with AH.
 fn instance(name: &str, interface: &str, vrid: u8, priority: u8, vip: &str) -> String {
-    format!(
-        "vrrp_instance {name} {{
-    state BACKUP
-    interface {interface}
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int 1
-    authentication {{
-        auth_type AH
-        auth_pass k@l
-    }}
-    virtual_ipaddress {{
-        {vip}
-    }}
-}}
-"
-    )
+    Instance::new(name, interface, vrid, priority, &[vip]).conf()
 }
 
 const VIP1: &str = "10.0.5.100";

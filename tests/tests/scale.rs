@@ -26,31 +26,10 @@ const SUBNETS: [&str; 2] = ["192.168.200", "192.168.201"];
 /// How long a distribution may take to appear: generous, for a shared 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-/// Instance `n`'s (from 0) interface and VRID: 255 VRIDs per interface.
-fn placement(n: usize) -> (usize, usize) {
-    (n / 255, n % 255 + 1)
-}
-
-/// Instance `n`'s VIP.
-fn vip(n: usize) -> String {
-    format!("10.50.{}.{}", n / 250, n % 250 + 1)
-}
-
 /// The keepalived.conf both directors use (vrrpd and keepalived alike), with their own
-/// priority.
+/// priority: [`lab::scale_config`].
 fn config(count: usize, priority: u8) -> String {
-    let mut text = String::new();
-    for n in 0..count {
-        let (eth, vrid) = placement(n);
-        text.push_str(&format!(
-            "vrrp_instance VI_{n} {{\n    state BACKUP\n    interface eth{eth}\n    \
-             virtual_router_id {vrid}\n    priority {priority}\n    advert_int 1\n    \
-             authentication {{\n        auth_type AH\n        auth_pass sc{n}\n    }}\n    \
-             virtual_ipaddress {{\n        {}/32\n    }}\n}}\n",
-            vip(n)
-        ));
-    }
-    text
+    lab::scale_config(count, priority)
 }
 
 /// Every instance of vrrpd `d` in `state`, its master-down timer in the kernel, and no timer
@@ -96,7 +75,7 @@ fn elect_and_fail_over(tag: &str, sides: [Side; 2], count: usize) -> anyhow::Res
     let scratch = Scratch::new(tag)?;
     let preferred = scratch.write("d1.conf", &config(count, 150))?;
     let other = scratch.write("d2.conf", &config(count, 100))?;
-    let all: Vec<String> = (0..count).map(vip).collect();
+    let all: Vec<String> = (0..count).map(lab::scale_vip).collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let who = ["director 1", "director 2"];
     let phase = |what: &str, since: Instant| {

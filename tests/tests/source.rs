@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, ensure};
-use tests::lab::{self, Capture, Daemon, Layout, Scratch, SeenAdvert, Side, Topology};
+use tests::lab::{self, Capture, Daemon, Instance, Layout, Scratch, SeenAdvert, Side, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.6"],
@@ -24,23 +24,10 @@ const PRIMARY: Ipv4Addr = Ipv4Addr::new(10, 0, 6, 5);
 const SECONDARY: Ipv4Addr = Ipv4Addr::new(10, 0, 6, 55);
 
 fn conf(extra: &str) -> String {
-    format!(
-        "vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id {VRID}
-    priority 150
-    advert_int 1
-{extra}    authentication {{
-        auth_type PASS
-        auth_pass secret
-    }}
-    virtual_ipaddress {{
-        {VIP}
-    }}
-}}
-"
-    )
+    Instance::new("VI_1", "eth0", VRID, 150, &[VIP])
+        .auth("PASS", "secret")
+        .extra(extra)
+        .conf()
 }
 
 /// The sources of our VRID's adverts (not the priority-0 one) captured between `from` and

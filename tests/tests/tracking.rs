@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
-use tests::lab::{self, Daemon, Layout, Scratch, Side, Topology};
+use tests::lab::{self, Daemon, Instance, Layout, Scratch, Side, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.7"],
@@ -42,26 +42,12 @@ vrrp_sync_group VG {{
     notify {notify}
     sync_group_tracking_weight
 }}
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 141
-    priority {priority}
-    advert_int 1
-    authentication {{
-        auth_type AH
-        auth_pass k@l
-    }}
-    virtual_ipaddress {{
-        {VIP}
-    }}
-    track_script {{
-        chk_file
-    }}
-}}
-",
+{instance}",
         file = check_file.display(),
         notify = group_notify.display(),
+        instance = Instance::new("VI_1", "eth0", 141, priority, &[VIP])
+            .extra("    track_script {\n        chk_file\n    }\n")
+            .conf(),
     )
 }
 

@@ -7,7 +7,7 @@
 use std::{thread, time::Duration};
 
 use anyhow::ensure;
-use tests::lab::{self, Daemon, Layout, Scratch, Side, Topology};
+use tests::lab::{self, Daemon, Instance, Layout, Scratch, Side, Topology};
 
 const LAYOUT: Layout<'static> = Layout {
     subnets: &["10.0.5"],
@@ -36,20 +36,10 @@ fn vips(count: usize) -> Vec<String> {
 /// One instance without authentication (AH verifies at most 30 addresses, see
 /// docs/dataplane.md) carrying `vips`.
 fn conf(vrid: u8, priority: u8, vips: &[String]) -> String {
-    format!(
-        "vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int 1
-    virtual_ipaddress {{
-        {}
-    }}
-}}
-",
-        vips.join("\n        ")
-    )
+    let vips: Vec<&str> = vips.iter().map(String::as_str).collect();
+    Instance::new("VI_1", "eth0", vrid, priority, &vips)
+        .no_auth()
+        .conf()
 }
 
 /// The state of VI_1 as `daemon` reports it (vrrpd's status; keepalived: its log).

@@ -47,29 +47,10 @@ const MARGIN: Duration = Duration::from_millis(100);
 /// Configuration checks per figure (the median is reported).
 const CHECKS: usize = 5;
 
-/// Instance `n`'s (from 0) interface and VRID: 255 VRIDs per interface.
-fn placement(n: usize) -> (usize, u8) {
-    (n / 255, (n % 255 + 1) as u8)
-}
-
-fn vip(n: usize) -> String {
-    format!("10.50.{}.{}", n / 250, n % 250 + 1)
-}
-
-/// The keepalived.conf both daemons read.
+/// The keepalived.conf both directors use (vrrpd and keepalived alike), with their own
+/// priority: [`lab::scale_config`].
 fn config(count: usize, priority: u8) -> String {
-    let mut text = String::new();
-    for n in 0..count {
-        let (eth, vrid) = placement(n);
-        text.push_str(&format!(
-            "vrrp_instance VI_{n} {{\n    state BACKUP\n    interface eth{eth}\n    \
-             virtual_router_id {vrid}\n    priority {priority}\n    advert_int 1\n    \
-             authentication {{\n        auth_type AH\n        auth_pass sc{n}\n    }}\n    \
-             virtual_ipaddress {{\n        {}/32\n    }}\n}}\n",
-            vip(n)
-        ));
-    }
-    text
+    lab::scale_config(count, priority)
 }
 
 /// Director `d`'s (from 0) address on segment `s`.
@@ -267,7 +248,7 @@ fn moves(
         missing: Vec::new(),
     };
     for n in 0..count {
-        let key = placement(n);
+        let key = lab::scale_placement(n);
         let Some([d1, d2]) = wire.get(&key) else {
             m.missing.push(format!("VI_{n}: no advert"));
             continue;
@@ -338,7 +319,7 @@ fn run(count: usize, sides: [Side; 2], rest: Option<Duration>) -> anyhow::Result
         scratch.write("d1.conf", &config(count, PRIORITIES[0]))?,
         scratch.write("d2.conf", &config(count, PRIORITIES[1]))?,
     ];
-    let all: BTreeSet<String> = (0..count).map(vip).collect();
+    let all: BTreeSet<String> = (0..count).map(lab::scale_vip).collect();
     let none = BTreeSet::new();
     let mut problems = Vec::new();
 
