@@ -217,22 +217,8 @@ fn predicted(buf: Buf, h: &Headers, learned: &Learned, fields: &Mutable, sequenc
     let stored = Mutable::read(template, h);
     let stored_sequence = template.be32(h.ip_len + 8);
     stored.write(buf, h, stored_sequence);
-    let mut diff = 0u64;
-    let mut w = 0;
-    while w < TEMPLATE_LEN {
-        if w < len {
-            diff |= buf.word(w) ^ template.word(w);
-        }
-        w += 8;
-    }
+    let diff = differs(buf, template, len);
     fields.write(buf, h, sequence);
-    // Bytes past `len` in the last word differ freely (the template holds zeros there).
-    let tail = len % 8;
-    if tail != 0 {
-        let last = len - tail;
-        let keep = u64::MAX >> (8 * (8 - tail));
-        diff &= !((buf.word(last) ^ template.word(last)) & !keep);
-    }
     if diff != 0 {
         return -1;
     }
@@ -298,20 +284,7 @@ pub extern "C" fn vrrp_table(scratch: *mut Scratch, slot: u64, fields: u64, layo
     varying.write(buf, &headers_at(a, len), 0);
     let mut template_slot = Slot::new();
     let template = Buf::raw(p.template.as_ptr(), &mut template_slot);
-    let mut diff = 0u64;
-    let mut w = 0;
-    while w < TEMPLATE_LEN {
-        if w < len {
-            diff |= buf.word(w) ^ template.word(w);
-        }
-        w += 8;
-    }
-    let tail = len % 8;
-    if tail != 0 {
-        let last = len - tail;
-        let keep = u64::MAX >> (8 * (8 - tail));
-        diff &= !((buf.word(last) ^ template.word(last)) & !keep);
-    }
+    let diff = differs(buf, template, len);
     Mutable {
         id,
         priority,
@@ -497,4 +470,25 @@ fn icv_into(buf: Buf, len: usize, cfg: &InstanceConfig, out: &mut [u8; ICV_LEN])
         cfg,
         core::ptr::from_mut(out).cast::<Icv>(),
     );
+}
+
+/// Non-zero when the first `len` bytes of `buf` differ from `template`. Bytes past `len` in
+/// the last word differ freely (the template holds zeros there).
+#[inline(always)]
+fn differs(buf: Buf, template: Buf<TEMPLATE_LEN>, len: usize) -> u64 {
+    let mut diff = 0u64;
+    let mut w = 0;
+    while w < TEMPLATE_LEN {
+        if w < len {
+            diff |= buf.word(w) ^ template.word(w);
+        }
+        w += 8;
+    }
+    let tail = len % 8;
+    if tail != 0 {
+        let last = len - tail;
+        let keep = u64::MAX >> (8 * (8 - tail));
+        diff &= !((buf.word(last) ^ template.word(last)) & !keep);
+    }
+    diff
 }
