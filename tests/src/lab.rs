@@ -474,20 +474,7 @@ impl Daemon {
 
     /// `vrrpd run` with a control socket and pid file of its own.
     pub fn vrrpd(ns: &NetNs, config: impl AsRef<Path>) -> anyhow::Result<Self> {
-        let bin = vrrpd_bin()?;
-        let config = repo_root().join(config);
-        Self::spawn(ns, Side::Vrrpd, |dir| {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns.name()])
-                .arg(&bin)
-                .args(["run", "--config"])
-                .arg(&config)
-                .arg("--socket")
-                .arg(dir.join("vrrpd.sock"))
-                .arg("--pidfile")
-                .arg(dir.join("vrrpd.pid"));
-            c
-        })
+        Self::vrrpd_with(ns, config, &[])
     }
 
     /// `vrrpd run` as [`Daemon::vrrpd`] starts it, with `extra` arguments after the others
