@@ -526,6 +526,8 @@ pub struct Daemon {
     checks: crate::scripts::Runner,
     /// Where Prometheus scrapes the metrics (`--metrics-listen`).
     metrics: Option<tokio::net::TcpListener>,
+    /// From the kernel's stamp on each event to its intake here.
+    event_latency: crate::metrics::EventLatency,
 }
 
 /// The address an instance sends from on an interface with `addresses` (in the kernel's
@@ -741,6 +743,7 @@ impl Daemon {
             configured_sources: configured_sources(config),
             checks: crate::scripts::Runner::default(),
             metrics: None,
+            event_latency: crate::metrics::EventLatency::default(),
         };
         daemon.checks.start(config);
         daemon.events_lost = daemon.lost_events();
@@ -1181,6 +1184,7 @@ impl Daemon {
                 ready = events.readable_mut() => {
                     let mut guard = ready.context("waiting for events")?;
                     while let Some(e) = self.controller.platform_mut().dp.next_event() {
+                        self.event_latency.record(e.timestamp_ns, crate::sys::monotonic_ns());
                         if let Some(input) = self.kernel_input(&e) {
                             self.controller.handle(input, self.now()).await;
                         }
@@ -1214,7 +1218,7 @@ impl Daemon {
                 }
                 Ok((stream, _)) = async { match &self.metrics { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     // Rendered now, from this instant's state; sent by its own task.
-                    let body = crate::metrics::render(&self.status());
+                    let body = crate::metrics::render(&self.status(), &self.event_latency);
                     tokio::spawn(crate::metrics::serve(stream, body));
                 }
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {

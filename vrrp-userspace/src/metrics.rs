@@ -3,6 +3,10 @@
 //! status snapshot at each scrape ([`render`], pure), served by a minimal HTTP/1.1
 //! responder ([`serve`]). Every series is listed in docs/running.md (Metrics).
 //!
+//! One series is the daemon's own, not an instance's: `vrrp_event_latency_seconds`, a
+//! summary of the time from the XDP program's stamp on a kernel event to the controller
+//! taking it ([`EventLatency`]).
+//!
 //! The instance's name is the label `vrrp_instance`, not `instance`: Prometheus gives
 //! every scraped series an `instance` label of its own (the target), and would rename ours
 //! to `exported_instance`.
@@ -38,9 +42,74 @@ fn with(mut labels: Labels, key: &'static str, value: impl Into<String>) -> Labe
     labels
 }
 
+/// How many of the latest kernel events the latency quantiles are taken over.
+pub const LATENCY_WINDOW: usize = 1024;
+
+/// The time from the XDP program's stamp on a kernel event (`bpf_ktime_get_ns()`, the
+/// monotonic clock) to the controller taking the event off the ring buffer: the quantiles
+/// over the last [`LATENCY_WINDOW`] events, the count and the sum since the start.
+#[derive(Debug, Default, Clone)]
+pub struct EventLatency {
+    /// The latest samples in ns, a ring once full.
+    window: Vec<u64>,
+    next: usize,
+    count: u64,
+    sum_ns: u128,
+}
+
+impl EventLatency {
+    /// Records one event stamped `stamped_ns` and taken at `taken_ns` (same clock).
+    pub fn record(&mut self, stamped_ns: u64, taken_ns: u64) {
+        let ns = taken_ns.saturating_sub(stamped_ns);
+        if self.window.len() < LATENCY_WINDOW {
+            self.window.push(ns);
+        } else {
+            self.window[self.next] = ns;
+        }
+        self.next = (self.next + 1) % LATENCY_WINDOW;
+        self.count += 1;
+        self.sum_ns += u128::from(ns);
+    }
+
+    /// Events recorded since the start.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The `q` quantile (0 < q ≤ 1, nearest rank) of the window in seconds; `None` before
+    /// the first event.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let mut sorted = self.window.clone();
+        sorted.sort_unstable();
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        let ns = *sorted.get(rank.clamp(1, sorted.len().max(1)) - 1)?;
+        Some(ns as f64 / 1e9)
+    }
+
+    /// The summary's lines in the text format (HELP, TYPE, quantiles, sum, count).
+    fn render(&self) -> String {
+        let name = "vrrp_event_latency_seconds";
+        let mut out = format!(
+            "# HELP {name} From the XDP program's stamp on a kernel event to the controller \
+             taking it (quantiles over the last {LATENCY_WINDOW} events)\n# TYPE {name} summary\n"
+        );
+        for q in ["0.5", "0.99"] {
+            if let Some(v) = self.quantile(q.parse().unwrap_or(1.0)) {
+                out.push_str(&format!("{name}{{quantile=\"{q}\"}} {v:.9}\n"));
+            }
+        }
+        out.push_str(&format!(
+            "{name}_sum {:.9}\n{name}_count {}\n",
+            self.sum_ns as f64 / 1e9,
+            self.count
+        ));
+        out
+    }
+}
+
 /// The `vrrp_*` series of `statuses` (one entry per instance, as `vrrpd status --json`
-/// gives them), in the Prometheus text format.
-pub fn render(statuses: &[InstanceStatus]) -> String {
+/// gives them) and the daemon's event latency, in the Prometheus text format.
+pub fn render(statuses: &[InstanceStatus], latency: &EventLatency) -> String {
     let state = Family::<Labels, Gauge>::default();
     let priority = Family::<Labels, Gauge>::default();
     let effective = Family::<Labels, Gauge>::default();
@@ -207,6 +276,9 @@ pub fn render(statuses: &[InstanceStatus]) -> String {
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut text, &registry);
+    // The summary goes before the exposition's closing `# EOF`.
+    let end = text.rfind("# EOF").unwrap_or(text.len());
+    text.insert_str(end, &latency.render());
     text
 }
 
@@ -306,7 +378,7 @@ mod tests {
 
     #[test]
     fn an_instance_renders_every_series() {
-        let text = render(&[master()]);
+        let text = render(&[master()], &EventLatency::default());
         let l = r#"vrrp_instance="VI_1",interface="eth0",vrid="51""#;
         assert!(text.contains("# TYPE vrrp_instance_state gauge"), "{text}");
         assert!(text.contains("# TYPE vrrp_adverts_sent counter"), "{text}");
@@ -345,9 +417,38 @@ mod tests {
 
     #[test]
     fn no_instance_renders_only_the_descriptions() {
-        let text = render(&[]);
+        let text = render(&[], &EventLatency::default());
         assert!(text.contains("# HELP vrrp_instance_state"), "{text}");
         assert!(samples(&text, "vrrp_instance_state").is_empty());
+    }
+
+    #[test]
+    fn event_latency_is_a_summary_over_the_latest_events() {
+        let mut latency = EventLatency::default();
+        let empty = render(&[], &latency);
+        assert!(empty.contains("# TYPE vrrp_event_latency_seconds summary"));
+        assert!(samples(&empty, "vrrp_event_latency_seconds").is_empty());
+        assert!(empty.contains("vrrp_event_latency_seconds_count 0\n# EOF\n"));
+        // 100 events of 1..=100 µs: the median is 50 µs, the 99th percentile 99 µs.
+        for us in 1..=100u64 {
+            latency.record(1_000_000, 1_000_000 + us * 1000);
+        }
+        let text = render(&[], &latency);
+        for line in [
+            r#"vrrp_event_latency_seconds{quantile="0.5"} 0.000050000"#,
+            r#"vrrp_event_latency_seconds{quantile="0.99"} 0.000099000"#,
+            "vrrp_event_latency_seconds_sum 0.005050000",
+            "vrrp_event_latency_seconds_count 100",
+        ] {
+            assert!(text.lines().any(|t| t == line), "no `{line}` in\n{text}");
+        }
+        // The window keeps the latest events; the count and sum keep them all. A stamp
+        // from the future (another clock) counts as 0, not as a wrapped huge value.
+        for _ in 0..LATENCY_WINDOW {
+            latency.record(5_000, 2_000);
+        }
+        assert_eq!(latency.quantile(0.99), Some(0.0));
+        assert_eq!(latency.count(), 100 + LATENCY_WINDOW as u64);
     }
 
     #[test]
