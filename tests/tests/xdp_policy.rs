@@ -1028,6 +1028,28 @@ fn any_number_of_addresses() -> anyhow::Result<()> {
 /// prediction table (`vrrpd::predict`) verifies the transitions the program cannot
 /// predict itself — the master's priority change, a restarted peer coming back — by
 /// comparison, and refuses forgeries of those shapes without an HMAC.
+/// Sends forgeries claiming D1 at priority 255 and AH sequence `sequence` (not one the
+/// kernel predicts) until the HMAC budget of VRID 51 is spent.
+fn spend_budget(t: &mut Table, sequence: u32) -> anyhow::Result<()> {
+    let budget = t.dp.config(S51)?.hmac_budget;
+    let mut hmacs = 0;
+    loop {
+        let forged = frame(&ah_advert(D1, 51, 255, sequence), b"forged");
+        let before = t.dp.counters()?;
+        assert_eq!(t.dp.test_run(&forged)?, XDP_DROP);
+        let after = t.dp.counters()?;
+        if after.get(c::HmacBudget) > before.get(c::HmacBudget) {
+            return Ok(());
+        }
+        assert_eq!(after.get(c::BadIcv), before.get(c::BadIcv) + 1);
+        hmacs += 1;
+        assert!(
+            hmacs <= 2 * budget,
+            "{hmacs} HMACs with a budget of {budget}"
+        );
+    }
+}
+
 #[test]
 fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
     let mut t = Table::new()?;
@@ -1049,23 +1071,7 @@ fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
     assert_eq!(predictor.computed, 0, "nothing is computed at rest");
 
     // The flood: forgeries claiming the master at priority 255 spend the budget.
-    let budget = t.dp.config(S51)?.hmac_budget;
-    let mut hmacs = 0;
-    loop {
-        let forged = frame(&ah_advert(D1, 51, 255, 2), b"forged");
-        let before = t.dp.counters()?;
-        assert_eq!(t.dp.test_run(&forged)?, XDP_DROP);
-        let after = t.dp.counters()?;
-        if after.get(c::HmacBudget) > before.get(c::HmacBudget) {
-            break;
-        }
-        assert_eq!(after.get(c::BadIcv), before.get(c::BadIcv) + 1);
-        hmacs += 1;
-        assert!(
-            hmacs <= 2 * budget,
-            "{hmacs} HMACs with a budget of {budget}"
-        );
-    }
+    spend_budget(&mut t, 2)?;
     // The kernel's own prediction already tells a forgery of the master's next advert
     // without an HMAC.
     t.row(
@@ -1095,6 +1101,19 @@ fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
         &frame(&ah_advert(D1, 51, 255, 3), b"forged"),
         XDP_DROP,
         &[c::Ipv4Ah, c::BadIcv],
+        &[],
+    )?;
+    // A forgery at a sequence no column lists could only be told by an HMAC: with the
+    // budget spent it is dropped at the gate, before the packet is copied or checked (its
+    // broken VRRP checksum is never looked at).
+    spend_budget(&mut t, 500)?;
+    let mut unlisted = frame(&ah_advert(D1, 51, 255, 1_000_000), b"forged");
+    unlisted[14 + 20 + 24 + 6] ^= 0xff;
+    t.row(
+        "forged advert of the master at a sequence the table does not list: hmac_budget",
+        &unlisted,
+        XDP_DROP,
+        &[c::Ipv4Ah, c::HmacBudget],
         &[],
     )?;
     t.row(

@@ -144,7 +144,8 @@ pub fn verdict(ctx: &XdpContext) -> Result<Verdict, Rejected> {
 
 /// The AH checks that need no copy of the packet, run first so that a flood of replays or
 /// forgeries costs a few reads each: SPI = source, sequence above the counter, and — for
-/// an advert that cannot match a prediction — the HMAC budget. (keepalived checks the ICV
+/// an advert that matches no prediction, neither the kernel's nor a column of the
+/// controller's table — the HMAC budget. (keepalived checks the ICV
 /// first; the order only changes which counter a bad packet lands in.) The other checks
 /// run on the copy for adverts that pass.
 #[inline(always)]
@@ -170,13 +171,34 @@ fn ah_gate(ctx: &XdpContext, h: &Headers, cfg: &InstanceConfig, slot: u32) -> Re
         // SAFETY: no preconditions.
         let now = unsafe { bpf_ktime_get_ns() };
         let interval_ns = u64::from(cfg.advert_interval_cs) * 10_000_000;
-        // A sender the controller predicts for is checked against its table instead.
-        let tabled = PREDICT.get_ptr(PredictKey { slot, source }).is_some();
-        if !tabled && now.wrapping_sub(learned.budget_epoch_ns) < interval_ns {
-            return Err(Drop(Counter::HmacBudget));
+        if now.wrapping_sub(learned.budget_epoch_ns) < interval_ns {
+            // A sender the controller predicts for is checked against its table instead,
+            // but only in a column the table lists: any other (IP id, sequence) could
+            // only be verified by an HMAC, and there is none left.
+            let id = u16::from_be_bytes(parse::read::<[u8; 2]>(ctx, h.ip_off + 4)?);
+            if !listed(PredictKey { slot, source }, sequence, id) {
+                return Err(Drop(Counter::HmacBudget));
+            }
         }
     }
     Ok(())
+}
+
+/// Whether the controller's table for `key` has a column for (`sequence`, `id`).
+#[inline(always)]
+fn listed(key: PredictKey, sequence: u32, id: u16) -> bool {
+    let Some(p) = PREDICT.get_ptr(key) else {
+        return false;
+    };
+    // SAFETY: a successful lookup; the controller replaces whole entries.
+    let columns = unsafe { &(*p).columns };
+    let mut found = false;
+    let mut c = 0;
+    while c < columns.len() {
+        found |= columns[c].sequence == sequence && columns[c].id == id;
+        c += 1;
+    }
+    found
 }
 
 /// The fields of a valid advert the decision needs.
