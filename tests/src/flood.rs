@@ -166,7 +166,8 @@ fn udp(src: [u8; 4], i: u32) -> Vec<u8> {
 #[derive(Debug)]
 pub struct Flood {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<io::Result<FloodStats>>>,
+    /// One sender per core at the maximum rate, one otherwise.
+    handles: Vec<JoinHandle<io::Result<FloodStats>>>,
 }
 
 /// What a flood sent.
@@ -188,7 +189,8 @@ const BATCH: usize = 64;
 
 impl Flood {
     /// Starts sending `frames` (cycled) out of `interface` in namespace `ns` at `rate`
-    /// frames per second (0: as fast as the socket takes them).
+    /// frames per second (0: as fast as the sockets take them, one sending thread and
+    /// socket per core).
     pub fn start(
         ns: &NetNs,
         interface: &str,
@@ -196,32 +198,50 @@ impl Flood {
         rate: u64,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!frames.is_empty(), "a flood needs frames");
-        let name = interface.to_owned();
-        let socket = ns.run(move || Ok(sys::Socket::open(&name)?))?;
+        let senders = if rate == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        };
+        let frames = Arc::new(frames);
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || pace(&socket, &frames, rate, &flag));
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
+        let mut handles = Vec::new();
+        for _ in 0..senders {
+            let name = interface.to_owned();
+            let socket = ns.run(move || Ok(sys::Socket::open(&name)?))?;
+            let flag = Arc::clone(&stop);
+            let frames = Arc::clone(&frames);
+            handles.push(std::thread::spawn(move || {
+                pace(&socket, &frames, rate, &flag)
+            }));
+        }
+        Ok(Self { stop, handles })
     }
 
-    /// Stops the flood; what it sent.
+    /// Stops the flood; what it sent (every sender's frames, over the longest sender's
+    /// time).
     pub fn stop(mut self) -> anyhow::Result<FloodStats> {
         self.stop.store(true, Ordering::Relaxed);
-        let handle = self.handle.take().expect("joined once");
-        match handle.join() {
-            Ok(result) => Ok(result?),
-            Err(panic) => std::panic::resume_unwind(panic),
+        let mut total = FloodStats {
+            sent: 0,
+            elapsed: Duration::ZERO,
+        };
+        for handle in std::mem::take(&mut self.handles) {
+            let one = match handle.join() {
+                Ok(result) => result?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            total.sent += one.sent;
+            total.elapsed = total.elapsed.max(one.elapsed);
         }
+        Ok(total)
     }
 }
 
 impl Drop for Flood {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
+        for handle in std::mem::take(&mut self.handles) {
             let _ = handle.join();
         }
     }
@@ -273,7 +293,7 @@ fn pace(
 
 #[allow(
     unsafe_code,
-    reason = "sendmmsg(2) on an AF_PACKET socket: the generator's only system calls"
+    reason = "socket(2), setsockopt(2) and sendmmsg(2) on an AF_PACKET socket: the generator's only system calls"
 )]
 mod sys {
     use super::*;
@@ -296,6 +316,22 @@ mod sys {
             }
             // SAFETY: a fresh descriptor nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            // Straight to the driver, past the qdisc (as pktgen does): the generator's
+            // maximum is then the veth pair's, not the queueing discipline's.
+            let on: libc::c_int = 1;
+            // SAFETY: setsockopt(2) reads one c_int from a valid pointer of the size given.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_QDISC_BYPASS,
+                    std::ptr::from_ref(&on).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
             // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
             let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             addr.sll_family = libc::AF_PACKET as u16;
