@@ -1005,6 +1005,52 @@ pub fn gratuitous_arps(frames: &[Captured]) -> Vec<SeenGarp> {
         .collect()
 }
 
+/// The /32 addresses (VIPs) namespace `ns` holds, on any interface: `ip -n`, without
+/// `netns exec` (which remounts /sys), a few ms per read for benchmarks that poll.
+pub fn addresses(ns: &NetNs) -> anyhow::Result<BTreeSet<String>> {
+    let out = Command::new("ip")
+        .args(["-n", ns.name(), "-4", "-o", "addr", "show"])
+        .output()?;
+    ensure!(out.status.success(), "ip -n {} addr show failed", ns.name());
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|w| w.strip_suffix("/32"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// CPU time (utime + stime, all threads) of `pids` in seconds, from /proc/PID/stat.
+pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
+    let tick = 100.0; // USER_HZ: /proc reports clock ticks of 1/100 s on Linux.
+    let mut total = 0u64;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        // Fields after the command name (which may contain spaces) in parentheses: state
+        // is field 3, utime field 14, stime field 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| -> anyhow::Result<u64> {
+            Ok(fields
+                .get(n - 3)
+                .with_context(|| format!("/proc/{pid}/stat has no field {n}"))?
+                .parse()?)
+        };
+        total += field(14)? + field(15)?;
+    }
+    Ok(total as f64 / tick)
+}
+
+/// The load averages (1, 5, 15 min) from /proc/loadavg, for benchmark reports.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The machine, for benchmark reports: `CPU model, N cores, M GiB, Linux RELEASE`.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

@@ -140,6 +140,14 @@ pub fn vrrp_baseline(_ctx: XdpContext) -> u32 {
     aya_ebpf::bindings::xdp_action::XDP_PASS
 }
 
+/// Absorption baseline: drops everything, doing nothing else. `cargo xtask bench flood`
+/// attaches it to the flooded interface to compare the rate it drops with the real
+/// program's. Never attached by the daemon.
+#[xdp]
+pub fn vrrp_baseline_drop(_ctx: XdpContext) -> u32 {
+    aya_ebpf::bindings::xdp_action::XDP_DROP
+}
+
 /// Adds one to global counter `counter`; returns its new value on this CPU (0 if the
 /// lookup failed, which an index below `COUNT` never does).
 #[inline(always)]

@@ -42,6 +42,8 @@ const PROGRAM: &str = "vrrp";
 const CONTROL: &str = "vrrp_control";
 /// Name of the benchmark baseline (a bare `XDP_PASS`; loaded only by the benchmark).
 const BASELINE: &str = "vrrp_baseline";
+/// Name of the absorption baseline (a bare `XDP_DROP`; attached only by the benchmark).
+const BASELINE_DROP: &str = "vrrp_baseline_drop";
 
 /// What can go wrong between the object and an attached program.
 #[derive(Debug, thiserror::Error)]
@@ -760,6 +762,24 @@ impl Dataplane {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Attaches the bare `XDP_DROP` baseline, instead of the real program, to `interface`
+    /// in driver mode (in the calling thread's network namespace): the flood benchmark's
+    /// absorption baseline. It stays attached until this dataplane is dropped.
+    pub fn attach_drop_baseline(&mut self, interface: &str) -> Result<(), DataplaneError> {
+        require_interface(interface)?;
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(BASELINE_DROP)
+            .ok_or(DataplaneError::MissingProgram)?
+            .try_into()
+            .map_err(DataplaneError::Program)?;
+        program.load().map_err(DataplaneError::Program)?;
+        program
+            .attach(interface, XdpMode::Driver)
+            .map_err(|source| attach_error(interface, source))?;
+        Ok(())
     }
 
     /// Detaches from `interface` (no longer used, or deleted: the kernel already dropped

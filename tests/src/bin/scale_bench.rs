@@ -62,19 +62,6 @@ fn director_address(s: usize, d: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(subnet[0], subnet[1], subnet[2], 5 + d as u8))
 }
 
-/// The /32 addresses a namespace holds (`ip -n`, no `netns exec`: a few ms per read).
-fn vips(ns: &NetNs) -> anyhow::Result<BTreeSet<String>> {
-    let out = Command::new("ip")
-        .args(["-n", ns.name(), "-4", "-o", "addr", "show"])
-        .output()?;
-    ensure!(out.status.success(), "ip -n {} addr show failed", ns.name());
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|w| w.strip_suffix("/32"))
-        .map(str::to_owned)
-        .collect())
-}
-
 /// Waits until director 1 holds `want[0]` and director 2 `want[1]` exactly; returns the
 /// time since `since` at the first read that showed it.
 fn wait_for(
@@ -85,7 +72,10 @@ fn wait_for(
     daemons: &[&Daemon],
 ) -> anyhow::Result<Duration> {
     loop {
-        let got = [vips(t.director(0))?, vips(t.director(1))?];
+        let got = [
+            lab::addresses(t.director(0))?,
+            lab::addresses(t.director(1))?,
+        ];
         if got[0] == *want[0] && got[1] == *want[1] {
             return Ok(since.elapsed());
         }
@@ -101,28 +91,6 @@ fn wait_for(
         }
         thread::sleep(POLL);
     }
-}
-
-/// CPU time (utime + stime, all threads) of `pids` in seconds, from /proc/PID/stat.
-fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
-    let tick = 100.0; // USER_HZ: /proc reports clock ticks of 1/100 s on Linux.
-    let mut total = 0u64;
-    for pid in pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .with_context(|| format!("reading /proc/{pid}/stat"))?;
-        // Fields after the command name (which may contain spaces) in parentheses: state
-        // is field 3, utime field 14, stime field 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| -> anyhow::Result<u64> {
-            Ok(fields
-                .get(n - 3)
-                .with_context(|| format!("/proc/{pid}/stat has no field {n}"))?
-                .parse()?)
-        };
-        total += field(14)? + field(15)?;
-    }
-    Ok(total as f64 / tick)
 }
 
 /// Resident memory of `pids` in KiB (VmRSS of /proc/PID/status, summed).
@@ -342,9 +310,9 @@ fn run(count: usize, sides: [Side; 2], rest: Option<Duration>) -> anyhow::Result
         Some(window) => {
             thread::sleep(SETTLE);
             let pids = [d1.pids(), d2.pids()];
-            let before = [cpu_seconds(&pids[0])?, cpu_seconds(&pids[1])?];
+            let before = [lab::cpu_seconds(&pids[0])?, lab::cpu_seconds(&pids[1])?];
             thread::sleep(window);
-            let after = [cpu_seconds(&pids[0])?, cpu_seconds(&pids[1])?];
+            let after = [lab::cpu_seconds(&pids[0])?, lab::cpu_seconds(&pids[1])?];
             let per_second = |i: usize| (after[i] - before[i]) / window.as_secs_f64();
             let rss = [rss_kib(&pids[0])?, rss_kib(&pids[1])?];
             let bpf = (sides[0] == Side::Vrrpd).then(|| bpf_memlock_kib(pids[0][0]));
@@ -461,15 +429,6 @@ fn run(count: usize, sides: [Side; 2], rest: Option<Duration>) -> anyhow::Result
 
 fn ms(d: Duration) -> String {
     format!("{:.0}", d.as_secs_f64() * 1000.0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn report(runs: &[Run], xdp: &str, loads: [String; 2], rest: Duration) -> anyhow::Result<String> {
@@ -695,7 +654,7 @@ fn main() -> anyhow::Result<()> {
         None => String::new(),
     };
     let _serial = lab::one_at_a_time()?;
-    let load_before = load_average();
+    let load_before = lab::load_average();
     let mut plan: Vec<(usize, [Side; 2], Option<Duration>)> = Vec::new();
     for &count in &counts {
         for side in [Side::Vrrpd, Side::Keepalived] {
@@ -720,7 +679,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let mut section = report(&runs, &xdp, [load_before, load_average()], rest)?;
+    let mut section = report(&runs, &xdp, [load_before, lab::load_average()], rest)?;
     if !failed.is_empty() {
         section.push_str(&format!(
             "\n### Runs that failed (incorrect)\n\n{}\n",
