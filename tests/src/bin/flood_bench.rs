@@ -21,7 +21,10 @@
 //!    none;
 //! 5. the master dies (SIGSTOP, then SIGKILL: silence): until the backup holds the VIP;
 //! 6. the master is started again (its stale VIP still on it): until it holds the VIP and
-//!    the backup none.
+//!    the backup none;
+//! 7. the backup daemon restarts under the flood: until it knows the master (priority 150),
+//!    then [`HOLD`] in which it must stay BACKUP. A new daemon has verified no advert, so
+//!    nothing predicts the master's: the HMAC budget decides (docs/dataplane.md).
 //!
 //! Spurious takeovers: the backup's "Entering MASTER STATE" log lines beyond the two the
 //! sequence asks for (steps 3 and 5), and the 50 ms samples of the rest and hold windows in
@@ -88,12 +91,13 @@ fn conf(priority: u8) -> String {
 }
 
 /// The transitions of a run, in order.
-const STEPS: [&str; 5] = [
+const STEPS: [&str; 6] = [
     "priority 150 → 120 seen",
     "master stops (priority 0)",
     "master returns, preempts",
     "master dies (silence)",
     "master restarts after death",
+    "backup restarts, knows no sender",
 ];
 
 /// One run: a backup daemon at one flood rate (`None`: no flood).
@@ -286,12 +290,7 @@ fn lab(side: Side) -> anyhow::Result<Lab> {
     let master_conf = scratch.write("d1.conf", &conf(150))?;
     let backup_conf = scratch.write("d2.conf", &conf(100))?;
     let master = Daemon::keepalived(t.director(0), &master_conf)?;
-    let backup = match side {
-        Side::Vrrpd => {
-            Daemon::vrrpd_with(t.director(1), &backup_conf, &["--metrics-listen", METRICS])?
-        }
-        Side::Keepalived => Daemon::keepalived(t.director(1), &backup_conf)?,
-    };
+    let backup = start_backup(side, &t, &backup_conf)?;
     t.expect("converged", &[&[VIP], &[]], &[&master, &backup])?;
     Ok(Lab {
         t,
@@ -299,6 +298,14 @@ fn lab(side: Side) -> anyhow::Result<Lab> {
         master: Some(master),
         backup,
     })
+}
+
+/// The backup daemon on director 2 (vrrpd with its metrics endpoint).
+fn start_backup(side: Side, t: &Topology, conf: &std::path::Path) -> anyhow::Result<Daemon> {
+    match side {
+        Side::Vrrpd => Daemon::vrrpd_with(t.director(1), conf, &["--metrics-listen", METRICS]),
+        Side::Keepalived => Daemon::keepalived(t.director(1), conf),
+    }
 }
 
 /// vrrpd's `vrrp_event_latency_seconds`: (count, p50, p99).
@@ -353,7 +360,12 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
     // 2–6. The transitions, in order, until one fails.
     let mut steps: Vec<Result<Duration, String>> = Vec::new();
     let mut expected_masters = 0;
+    let mut latency = None;
     for (step, name) in STEPS.iter().enumerate() {
+        if step == 5 && side == Side::Vrrpd {
+            // Before the backup restarts: this daemon's events.
+            latency = Some(event_latency(l.t.director(1))?);
+        }
         let result = transition(&mut l, step, &mut both_samples);
         let failed = result.is_err();
         if result.is_ok() && matches!(step, 1 | 3) {
@@ -387,9 +399,6 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
             eprintln!("    the backup's log is kept in {kept}");
         }
     }
-    let latency = (side == Side::Vrrpd)
-        .then(|| event_latency(l.t.director(1)))
-        .transpose()?;
     l.backup.stop()?;
     if let Some(mut master) = l.master.take() {
         master.stop()?;
@@ -451,11 +460,26 @@ fn transition(l: &mut Lab, step: usize, both: &mut usize) -> Result<Duration, St
             l.master().map_err(fail)?.crash().map_err(fail)?;
             wait_for(&l.t, [None, Some(true)], since)
         }
-        _ => {
+        4 => {
             thread::sleep(Duration::from_secs(1));
             let since = Instant::now();
             start_master(l)?;
             wait_for(&l.t, [Some(true), Some(false)], since)
+        }
+        _ => {
+            // The backup restarts (an upgrade, a crash) while the flood goes on: a new
+            // daemon that has verified no advert yet, so nothing predicts the master's.
+            thread::sleep(Duration::from_secs(1));
+            l.backup.stop().map_err(fail)?;
+            let backup_conf = l.scratch.path().join("d2.conf");
+            let since = Instant::now();
+            l.backup = start_backup(l.backup.side(), &l.t, &backup_conf).map_err(fail)?;
+            let took = seen(&l.backup, 150, since)?;
+            *both += both_held(&l.t, HOLD).map_err(fail)?;
+            if holds(&l.t, 1).map_err(fail)? {
+                return Err("the restarted backup took the VIP".into());
+            }
+            Ok(took)
         }
     }
 }
@@ -562,21 +586,26 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
          then {} s in which the backup must stay BACKUP; *stop*: SIGTERM to the master \
          (priority 0) until the backup holds the VIP; *preempt*: the master started again \
          until it holds the VIP and the backup none; *death*: SIGSTOP + SIGKILL to the master \
-         (silence) until the backup holds the VIP; *restart*: the master started again. A \
-         transition not done within {} s failed, and the run stops there.\n\
+         (silence) until the backup holds the VIP; *restart*: the master started again; \
+         *backup restart*: the backup daemon stopped and started again under the flood, until \
+         it knows the master (priority 150, asked as for *prio*), then {} s in which it must \
+         stay BACKUP (a new daemon has verified no advert: nothing predicts the master's, \
+         the HMAC budget decides). A transition not done within {} s failed, and the run \
+         stops there.\n\
          - Target (issue 11): zero spurious transitions, each transition within its no-flood \
          time + 1 s (one advert interval).\n",
         REST.as_secs(),
+        HOLD.as_secs(),
         HOLD.as_secs(),
         PATIENCE.as_secs()
     );
     let _ = writeln!(
         s,
-        "| backup | flood | rate sent | CPU ms/s | softirq % | XDP frames/s, ns/frame | spurious | both | prio ms | stop ms | preempt ms | death ms | restart ms | within target |"
+        "| backup | flood | rate sent | CPU ms/s | softirq % | XDP frames/s, ns/frame | spurious | both | prio ms | stop ms | preempt ms | death ms | restart ms | backup restart ms | within target |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for r in runs {
         let quiet = runs.iter().find(|q| q.side == r.side && q.rate.is_none());
@@ -587,7 +616,7 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.side,
             r.rate.map_or("none".into(), rate_label),
             if r.rate.is_some() {
@@ -606,6 +635,7 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
             step_cell(r, 2),
             step_cell(r, 3),
             step_cell(r, 4),
+            step_cell(r, 5),
             verdict
         );
     }
@@ -633,8 +663,8 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
         s,
         "From the XDP program's stamp on a kernel event (higher priority, priority 0, master \
          down) to the controller taking it off the ring buffer: `vrrp_event_latency_seconds` \
-         (`--metrics-listen`) at the end of each run, over that run's events (a fresh daemon \
-         per run).\n"
+         (`--metrics-listen`) before the backup restarts, over that run's events (a fresh \
+         daemon per run).\n"
     );
     let _ = writeln!(s, "| flood | events | p50 µs | p99 µs |");
     let _ = writeln!(s, "|---|---:|---:|---:|");
