@@ -1066,6 +1066,7 @@ fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
         name: "VI_1".to_owned(),
         slot: S51,
         password: Password::new(AH_KEY),
+        interval: Duration::from_secs(1),
     }];
     predictor.tick(&mut t.dp, &subjects, Instant::now())?;
     assert_eq!(predictor.computed, 0, "nothing is computed at rest");

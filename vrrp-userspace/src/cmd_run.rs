@@ -60,6 +60,17 @@ pub struct RunArgs {
         default_missing_value = runfiles::DEFAULT_PIDFILE
     )]
     pidfile: Option<PathBuf>,
+    /// Keep the AH senders this daemon has verified here, and read them back at start, so
+    /// that a restarted daemon can verify its master under an advert flood
+    /// (docs/dataplane.md, "Flood safety"); without a path, /run/vrrpd/senders.json.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "config",
+        num_args = 0..=1,
+        default_missing_value = runfiles::DEFAULT_STATE
+    )]
+    state: Option<PathBuf>,
     /// Without `--config`: interface to attach the XDP program to and watch (repeatable).
     #[arg(long = "interface", short = 'i')]
     interfaces: Vec<String>,
@@ -138,6 +149,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         // Standard input cannot be read twice: such a daemon refuses to reload.
         if path != Path::new("/dev/stdin") {
             daemon = daemon.reloading_from(path, args.format);
+        }
+        if let Some(state) = &args.state {
+            daemon = daemon.remembering_senders(state);
         }
         if let Some(address) = args.metrics_listen {
             let listener = tokio::net::TcpListener::bind(address)

@@ -6,7 +6,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -528,6 +528,8 @@ pub struct Daemon {
     metrics: Option<tokio::net::TcpListener>,
     /// From the kernel's stamp on each event to its intake here.
     event_latency: crate::metrics::EventLatency,
+    /// Where the verified AH senders are kept across restarts (`--state`).
+    state: Option<PathBuf>,
 }
 
 /// The address an instance sends from on an interface with `addresses` (in the kernel's
@@ -744,6 +746,7 @@ impl Daemon {
             checks: crate::scripts::Runner::default(),
             metrics: None,
             event_latency: crate::metrics::EventLatency::default(),
+            state: None,
         };
         daemon.checks.start(config);
         daemon.events_lost = daemon.lost_events();
@@ -763,6 +766,93 @@ impl Daemon {
     pub fn serving_metrics(mut self, listener: tokio::net::TcpListener) -> Self {
         self.metrics = Some(listener);
         self
+    }
+
+    /// Keeps the verified AH senders in `path` (written during an attack and at the stop,
+    /// read at the start: [`crate::predict::Remembered`]).
+    pub fn remembering_senders(mut self, path: &Path) -> Self {
+        self.state = Some(path.to_owned());
+        self
+    }
+
+    /// Reads the senders a previous run kept; a missing file is a first start, a file or
+    /// line that cannot be read is logged and skipped.
+    fn recall_senders(&mut self) {
+        let Some(path) = &self.state else {
+            return;
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "--state: {} not read: {e}", path.display());
+                return;
+            }
+        };
+        let mut senders = Vec::new();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            match serde_json::from_str::<crate::predict::Remembered>(line) {
+                Ok(sender) => senders.push(sender),
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    "--state: {}:{}: skipped ({e})",
+                    path.display(),
+                    n + 1
+                ),
+            }
+        }
+        let subjects = crate::predict::subjects(self.controller.routers());
+        let taken = self
+            .predictor
+            .recall(&subjects, &senders, std::time::Instant::now());
+        tracing::info!(
+            path = %path.display(),
+            "--state: {taken} AH sender(s) remembered from {}",
+            path.display()
+        );
+    }
+
+    /// Writes the verified AH senders (a temporary file renamed over the old one; none
+    /// known: the file removed). Errors are logged: the daemon runs on without.
+    fn keep_senders(&self) {
+        let Some(path) = &self.state else {
+            return;
+        };
+        let subjects = crate::predict::subjects(self.controller.routers());
+        let mut text = String::new();
+        for sender in self
+            .predictor
+            .remembered(&subjects, std::time::Instant::now())
+        {
+            if let Ok(line) = serde_json::to_string(&sender) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        if text.is_empty() {
+            // Nothing verified (yet): no file, rather than an empty one left behind.
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), error = %e, "--state: {} not removed: {e}", path.display());
+            }
+            return;
+        }
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &text)?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "--state: {} not written: {e}", path.display());
+        }
     }
 
     /// Reads the configuration again and applies it ([`Controller::reload`]); interfaces
@@ -1173,6 +1263,7 @@ impl Daemon {
         let systemd = crate::service::Notifier::from_env();
         let mut watchdog = systemd.watchdog_interval().map(tokio::time::interval);
         let mut check_results = self.checks.results().context("health check results")?;
+        self.recall_senders();
         self.controller.handle(Input::Start, self.now()).await;
         systemd.ready(&self.summary());
         loop {
@@ -1204,8 +1295,14 @@ impl Daemon {
                     self.check_lost_events().await;
                     let subjects = crate::predict::subjects(self.controller.routers());
                     let dp = &mut self.controller.platform_mut().dp;
-                    if let Err(e) = self.predictor.tick(dp, &subjects, std::time::Instant::now()) {
+                    let now = std::time::Instant::now();
+                    if let Err(e) = self.predictor.tick(dp, &subjects, now) {
                         tracing::warn!(error = %e, "ICV predictions not updated");
+                    }
+                    // Under attack the senders are kept at every tick: a daemon killed now
+                    // (kill -9, a crash) still finds them when it is started again.
+                    if self.predictor.attacked(now) {
+                        self.keep_senders();
                     }
                 }
                 _ = async { match &mut watchdog { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
@@ -1271,6 +1368,7 @@ impl Daemon {
             }
         }
         systemd.stopping();
+        self.keep_senders();
         self.controller.handle(Input::Stop, self.now()).await;
         for r in self.controller.routers() {
             if let Ok(counters) = self.controller.platform().dp.instance_counters(r.slot) {

@@ -23,11 +23,21 @@
 //!   as master after we took over (keepalived continues the sequence it heard + 1;
 //!   vrrpd jumps 4 ahead on a takeover, `fsm::TAKEOVER_SEQUENCE_MARGIN`).
 //!
+//! The columns follow the clock: a sender last seen `n` advert intervals ago has probably
+//! sent `n` adverts since, so its columns start `n − 1` adverts further on.
+//!
 //! Cost: 4,096 ICVs per sender and second, each 3–4 MD5 compressions from the key's
 //! midstates (1.3 ms of one core, measured in a release build), only while an attack lasts.
+//!
+//! The senders outlive the daemon (`vrrpd run --state`, [`Remembered`]): a restarted
+//! daemon has verified no advert, so nothing else would predict the master's, and under a
+//! flood the HMAC budget would leave it deaf (measured: a backup restarted under 1,000
+//! forged frames per second took over). The senders are written at each tick of an attack
+//! and when the daemon stops, and read when it starts.
 use std::{
     collections::{BTreeMap, HashMap},
-    time::{Duration, Instant},
+    net::Ipv4Addr,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use vrrp_common::{
@@ -57,6 +67,8 @@ pub struct Subject {
     pub name: String,
     pub slot: u32,
     pub password: Password,
+    /// Its advert interval: how often a sender's sequence moves on.
+    pub interval: Duration,
 }
 
 /// The AH instances of `routers`.
@@ -68,6 +80,7 @@ pub fn subjects(routers: &[VirtualRouter]) -> Vec<Subject> {
                 name: r.name.clone(),
                 slot: r.slot,
                 password: password.clone(),
+                interval: r.fsm.params.interval(),
             }),
             _ => None,
         })
@@ -82,6 +95,27 @@ struct Shape {
     next_sequence: u32,
     /// Order of last sighting (the oldest is forgotten first).
     seen: u64,
+    /// When `next_sequence` was the sender's next.
+    at: Instant,
+}
+
+/// A sender as `vrrpd run --state` keeps it across restarts: one JSON line each.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Remembered {
+    /// The instance's name (slots may differ after a restart or a reload).
+    pub instance: String,
+    pub source: Ipv4Addr,
+    /// The normalised bytes of its last verified advert, in hex.
+    pub template: String,
+    pub next_id: u16,
+    pub next_sequence: u32,
+    /// When `next_sequence` was its next (Unix time, ms).
+    pub at_unix_ms: u64,
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[derive(Debug, Default)]
@@ -103,10 +137,22 @@ pub struct Predictor {
     pub computed: u64,
 }
 
-/// The columns for one sender: see the module comment.
-fn columns(shape: &Shape, counter: u32) -> [Column; COLUMNS] {
+/// The columns for one sender, `behind` adverts after its shape was seen: see the module
+/// comment.
+fn columns(shape: &Shape, counter: u32, behind: u32) -> [Column; COLUMNS] {
     let mut out = [Column::default(); COLUMNS];
+    // One advert of slack: the sender's clock and ours are not in phase.
+    let skipped = behind.saturating_sub(1);
+    let next_sequence = shape.next_sequence.wrapping_add(skipped);
     let mut id = shape.next_id;
+    for _ in 0..skipped.min(u32::from(u16::MAX)) {
+        id = next_id(id);
+    }
+    let shape = &Shape {
+        next_sequence,
+        next_id: id,
+        ..shape.clone()
+    };
     for (k, column) in out.iter_mut().take(4).enumerate() {
         *column = Column {
             sequence: shape.next_sequence.wrapping_add(k as u32),
@@ -209,7 +255,7 @@ impl Predictor {
                 w.attacked_until = Some(now + HOLD);
             }
             w.alarm = alarm;
-            w.note(&learned);
+            w.note(&learned, now);
             let attacked = w.attacked_until.is_some_and(|until| now < until);
             if !attacked {
                 if w.attacked_until.take().is_some() {
@@ -229,7 +275,8 @@ impl Predictor {
                 continue;
             }
             for (source, shape) in &w.senders {
-                let cols = columns(shape, counter);
+                let behind = adverts_since(shape.at, now, s.interval);
+                let cols = columns(shape, counter, behind);
                 if w.installed.get(source) == Some(&(shape.template.clone(), cols)) {
                     continue;
                 }
@@ -252,9 +299,93 @@ impl Predictor {
     }
 }
 
+impl Predictor {
+    /// Every sender known, for `--state`.
+    pub fn remembered(&self, subjects: &[Subject], now: Instant) -> Vec<Remembered> {
+        let wall = SystemTime::now();
+        let mut out = Vec::new();
+        for s in subjects {
+            let Some(w) = self.watches.get(&s.slot) else {
+                continue;
+            };
+            for (source, shape) in &w.senders {
+                let at = wall
+                    .checked_sub(now.saturating_duration_since(shape.at))
+                    .unwrap_or(wall);
+                out.push(Remembered {
+                    instance: s.name.clone(),
+                    source: Ipv4Addr::from(*source),
+                    template: shape.template.iter().map(|b| format!("{b:02x}")).collect(),
+                    next_id: shape.next_id,
+                    next_sequence: shape.next_sequence,
+                    at_unix_ms: unix_ms(at),
+                });
+            }
+        }
+        out
+    }
+
+    /// Takes back the senders a previous run remembered, for the subjects of the same
+    /// name; the others (an instance since removed, a malformed template) are skipped.
+    /// Returns how many were taken.
+    pub fn recall(&mut self, subjects: &[Subject], senders: &[Remembered], now: Instant) -> usize {
+        let wall_now = unix_ms(SystemTime::now());
+        let mut taken = 0;
+        for r in senders {
+            let Some(s) = subjects.iter().find(|s| s.name == r.instance) else {
+                continue;
+            };
+            let Some(template) = unhex(&r.template).filter(|t| Layout::of(t).is_some()) else {
+                continue;
+            };
+            let w = self.watches.entry(s.slot).or_default();
+            if w.senders.contains_key(&r.source.octets()) {
+                continue;
+            }
+            let age = Duration::from_millis(wall_now.saturating_sub(r.at_unix_ms));
+            w.sightings += 1;
+            w.senders.insert(
+                r.source.octets(),
+                Shape {
+                    template,
+                    next_id: r.next_id,
+                    next_sequence: r.next_sequence,
+                    seen: w.sightings,
+                    at: now.checked_sub(age).unwrap_or(now),
+                },
+            );
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Whether some instance is under attack now.
+    pub fn attacked(&self, now: Instant) -> bool {
+        self.watches
+            .values()
+            .any(|w| w.attacked_until.is_some_and(|until| now < until))
+    }
+}
+
+/// Adverts a sender has probably sent between `at` and `now`.
+fn adverts_since(at: Instant, now: Instant, interval: Duration) -> u32 {
+    let elapsed = now.saturating_duration_since(at);
+    u32::try_from(elapsed.as_millis() / interval.as_millis().max(1)).unwrap_or(u32::MAX)
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 2 * vrrp_common::maps::TEMPLATE_LEN {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 impl Watch {
     /// Remembers the sender of the last verified AH advert, with its shape.
-    fn note(&mut self, learned: &Learned) {
+    fn note(&mut self, learned: &Learned, now: Instant) {
         let len = usize::from(learned.template_len);
         if len == 0 || learned.predicted_sequence == 0 || len > learned.template.len() {
             return;
@@ -266,6 +397,17 @@ impl Watch {
         normalise(&mut template, layout);
         let mut source = [0u8; 4];
         source.copy_from_slice(&learned.master_address[..4]);
+        // The same advert as at the last tick: the sender's clock keeps running from then.
+        let at = match self.senders.get(&source) {
+            Some(old)
+                if old.template == template
+                    && old.next_sequence == learned.predicted_sequence
+                    && old.next_id == learned.predicted_id =>
+            {
+                old.at
+            }
+            _ => now,
+        };
         self.sightings += 1;
         self.senders.insert(
             source,
@@ -274,6 +416,7 @@ impl Watch {
                 next_id: learned.predicted_id,
                 next_sequence: learned.predicted_sequence,
                 seen: self.sightings,
+                at,
             },
         );
         while self.senders.len() > MAX_SENDERS {
@@ -300,8 +443,9 @@ mod tests {
             next_id: u16::MAX,
             next_sequence: 41,
             seen: 0,
+            at: Instant::now(),
         };
-        let c = columns(&shape, 100);
+        let c = columns(&shape, 100, 0);
         assert_eq!((c[0].id, c[0].sequence), (u16::MAX, 41));
         assert_eq!((c[1].id, c[1].sequence), (1, 42));
         assert_eq!((c[3].id, c[3].sequence), (3, 44));
@@ -311,6 +455,78 @@ mod tests {
         assert_eq!((c[8].id, c[8].sequence), (1, 101));
         assert_eq!((c[11].id, c[11].sequence), (1, 106));
         assert_eq!((c[12].id, c[12].sequence), (u16::MAX, 101));
+    }
+
+    #[test]
+    fn columns_follow_the_clock_with_one_advert_of_slack() {
+        let shape = Shape {
+            template: vec![],
+            next_id: u16::MAX - 1,
+            next_sequence: 41,
+            seen: 0,
+            at: Instant::now(),
+        };
+        // Seen 5 intervals ago: it has sent about 5 adverts; the columns start 4 on (the
+        // id skips 0: 65534, 65535, 1, 2, 3).
+        let c = columns(&shape, 100, 5);
+        assert_eq!((c[0].id, c[0].sequence), (3, 45));
+        assert_eq!((c[3].id, c[3].sequence), (6, 48));
+        assert_eq!((c[4].id, c[4].sequence), (1, 45));
+        // The columns above our own counter do not move.
+        assert_eq!((c[8].id, c[8].sequence), (1, 101));
+        assert_eq!(columns(&shape, 100, 1), columns(&shape, 100, 0));
+        let t = Instant::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(adverts_since(t, t + 3 * second + second / 2, second), 3);
+        assert_eq!(adverts_since(t + second, t, second), 0);
+    }
+
+    #[test]
+    fn remembered_senders_come_back_by_instance_name() {
+        let mut template = vec![0u8; 64];
+        template[0] = 0x45;
+        let subject = |name: &str, slot| Subject {
+            name: name.to_owned(),
+            slot,
+            password: Password::new(b"secret"),
+            interval: Duration::from_secs(1),
+        };
+        let now = Instant::now();
+        let mut before = Predictor::default();
+        let mut w = Watch::default();
+        w.senders.insert(
+            [10, 0, 7, 5],
+            Shape {
+                template: template.clone(),
+                next_id: 7,
+                next_sequence: 30,
+                seen: 1,
+                at: now,
+            },
+        );
+        before.watches.insert(3, w);
+        let saved = before.remembered(&[subject("VI_1", 3)], now);
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].source, Ipv4Addr::new(10, 0, 7, 5));
+        let line = serde_json::to_string(&saved[0]).expect("serialisable");
+        let read: Remembered = serde_json::from_str(&line).expect("readable");
+
+        // After a restart the instance has another slot; an unknown instance and a
+        // malformed template are skipped.
+        let mut after = Predictor::default();
+        let broken = Remembered {
+            template: "4".into(),
+            ..read.clone()
+        };
+        let other = Remembered {
+            instance: "VI_9".into(),
+            ..read.clone()
+        };
+        let taken = after.recall(&[subject("VI_1", 0)], &[read, broken, other], now);
+        assert_eq!(taken, 1);
+        let shape = &after.watches[&0].senders[&[10, 0, 7, 5]];
+        assert_eq!((shape.next_id, shape.next_sequence), (7, 30));
+        assert_eq!(shape.template, template);
     }
 
     #[test]
@@ -343,8 +559,9 @@ mod tests {
             next_id: 5,
             next_sequence: 9,
             seen: 0,
+            at: Instant::now(),
         };
-        let cols = columns(&shape, 20);
+        let cols = columns(&shape, 20, 0);
         let p = prediction(&shape.template, &cols, &password);
         // The sender's own computation: priority 140 at id 6, sequence 10 (column 1).
         specialise(&mut m, layout, 6, 10, 140);

@@ -21,6 +21,8 @@ pub const DEFAULT_DIR: &str = "/run/vrrpd";
 pub const DEFAULT_SOCKET: &str = "/run/vrrpd/vrrpd.sock";
 /// `--pidfile` without a path.
 pub const DEFAULT_PIDFILE: &str = "/run/vrrpd/vrrpd.pid";
+/// `--state` without a path (kept across restarts by `RuntimeDirectoryPreserve=restart`).
+pub const DEFAULT_STATE: &str = "/run/vrrpd/senders.json";
 
 /// Creates the default directory when a default path is used and it is missing (the
 /// service manager normally does it). Other paths are used as given.
