@@ -460,6 +460,8 @@ pub struct Daemon {
     log: PathBuf,
     side: Side,
     run_dir: PathBuf,
+    /// The command line, program first, for [`Daemon::restart`].
+    argv: Vec<std::ffi::OsString>,
 }
 
 impl Daemon {
@@ -537,7 +539,12 @@ impl Daemon {
         std::fs::create_dir_all(&dir)?;
         let log = dir.join(format!("{side}.log"));
         let file = File::create(&log)?;
-        let child = command(&dir)
+        let mut command = command(&dir);
+        let argv = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(ToOwned::to_owned)
+            .collect();
+        let child = command
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -548,7 +555,29 @@ impl Daemon {
             log,
             side,
             run_dir: dir,
+            argv,
         })
+    }
+
+    /// Starts the daemon again after [`Daemon::crash`], as its supervisor would: the same
+    /// command line in the same run folder (the crashed run's pid files and control socket
+    /// are still there), its log appended to the crashed run's.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        ensure!(
+            self.child.try_wait()?.is_some(),
+            "{} is still running: crash or stop it first",
+            self.side
+        );
+        let (program, args) = self.argv.split_first().context("no command line")?;
+        let file = File::options().append(true).open(&self.log)?;
+        self.child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("restarting {}", self.side))?;
+        Ok(())
     }
 
     pub fn side(&self) -> Side {
