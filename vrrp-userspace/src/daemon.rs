@@ -818,16 +818,22 @@ impl Daemon {
 
     /// Writes the verified AH senders (a temporary file renamed over the old one; none
     /// known: the file removed). Errors are logged: the daemon runs on without.
-    fn keep_senders(&self) {
-        let Some(path) = &self.state else {
+    fn keep_senders(&mut self) {
+        let Some(path) = self.state.clone() else {
             return;
         };
+        let path = &path;
         let subjects = crate::predict::subjects(self.controller.routers());
-        let mut text = String::new();
-        for sender in self
+        let now = std::time::Instant::now();
+        // An advert verified since the last tick (a new master a moment ago) counts.
+        if let Err(e) = self
             .predictor
-            .remembered(&subjects, std::time::Instant::now())
+            .observe(&self.controller.platform().dp, &subjects, now)
         {
+            tracing::warn!(error = %e, "--state: the last verified adverts not read: {e}");
+        }
+        let mut text = String::new();
+        for sender in self.predictor.remembered(&subjects, now) {
             if let Ok(line) = serde_json::to_string(&sender) {
                 text.push_str(&line);
                 text.push('\n');

@@ -292,6 +292,14 @@ impl Predictor {
                     tracing::warn!(instance = %s.name, error = %e, "({}) ICV predictions not installed", s.name);
                     continue;
                 }
+                tracing::debug!(
+                    instance = %s.name,
+                    "({}) predictions for {} installed: columns from sequence {} id {}",
+                    s.name,
+                    Ipv4Addr::from(*source),
+                    cols[0].sequence,
+                    cols[0].id
+                );
                 w.installed.insert(*source, (shape.template.clone(), cols));
             }
         }
@@ -300,6 +308,21 @@ impl Predictor {
 }
 
 impl Predictor {
+    /// Notes the sender each subject's program verified last, as a tick does: before the
+    /// senders are kept, so that an advert verified since the last tick is not lost.
+    pub fn observe(
+        &mut self,
+        dp: &Dataplane,
+        subjects: &[Subject],
+        now: Instant,
+    ) -> Result<(), DataplaneError> {
+        for s in subjects {
+            let learned = dp.runtime(s.slot)?.learned;
+            self.watches.entry(s.slot).or_default().note(&learned, now);
+        }
+        Ok(())
+    }
+
     /// Every sender known, for `--state`.
     pub fn remembered(&self, subjects: &[Subject], now: Instant) -> Vec<Remembered> {
         let wall = SystemTime::now();
@@ -327,7 +350,10 @@ impl Predictor {
 
     /// Takes back the senders a previous run remembered, for the subjects of the same
     /// name; the others (an instance since removed, a malformed template) are skipped.
-    /// Returns how many were taken.
+    /// Their instances count as under attack for [`HOLD`] from now: the predictions are
+    /// installed at the first tick, before any forgery is counted, so that the master's
+    /// first advert after the restart is verified by comparison. Returns how many were
+    /// taken.
     pub fn recall(&mut self, subjects: &[Subject], senders: &[Remembered], now: Instant) -> usize {
         let wall_now = unix_ms(SystemTime::now());
         let mut taken = 0;
@@ -343,6 +369,7 @@ impl Predictor {
                 continue;
             }
             let age = Duration::from_millis(wall_now.saturating_sub(r.at_unix_ms));
+            w.attacked_until = Some(now + HOLD);
             w.sightings += 1;
             w.senders.insert(
                 r.source.octets(),
@@ -527,6 +554,9 @@ mod tests {
         let shape = &after.watches[&0].senders[&[10, 0, 7, 5]];
         assert_eq!((shape.next_id, shape.next_sequence), (7, 30));
         assert_eq!(shape.template, template);
+        // Predicted from the first tick, then as any attack: for HOLD.
+        assert!(after.attacked(now));
+        assert!(!after.attacked(now + HOLD));
     }
 
     #[test]
