@@ -163,6 +163,11 @@ fn transitions_complete_under_a_forged_flood_keepalived_master() -> anyhow::Resu
     )?;
     holds(&t, &d2, Duration::from_secs(6), "after vrrpd restarted")?;
     ensure!(
+        !d2.log_text().contains("Entering MASTER STATE"),
+        "the restarted vrrpd took over, if briefly\n{}",
+        d2.tail()
+    );
+    ensure!(
         d2.log_text().contains("1 AH sender(s) remembered"),
         "the restart did not read --state\n{}",
         d2.tail()

@@ -1024,10 +1024,6 @@ fn any_number_of_addresses() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Issue 11: under a flood of forgeries that spends the HMAC budget, the controller's
-/// prediction table (`vrrpd::predict`) verifies the transitions the program cannot
-/// predict itself — the master's priority change, a restarted peer coming back — by
-/// comparison, and refuses forgeries of those shapes without an HMAC.
 /// Sends forgeries claiming D1 at priority 255 and AH sequence `sequence` (not one the
 /// kernel predicts) until the HMAC budget of VRID 51 is spent.
 fn spend_budget(t: &mut Table, sequence: u32) -> anyhow::Result<()> {
@@ -1050,6 +1046,10 @@ fn spend_budget(t: &mut Table, sequence: u32) -> anyhow::Result<()> {
     }
 }
 
+/// Issue 11: under a flood of forgeries that spends the HMAC budget, the controller's
+/// prediction table (`vrrpd::predict`) verifies the transitions the program cannot
+/// predict itself — the master's priority change, a restarted peer coming back — by
+/// comparison, and refuses forgeries of those shapes without an HMAC.
 #[test]
 fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
     let mut t = Table::new()?;

@@ -848,15 +848,18 @@ impl Daemon {
             }
             return;
         }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let write = || -> std::io::Result<()> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, &text)?;
             std::fs::rename(&tmp, path)
         };
         if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
             tracing::warn!(path = %path.display(), error = %e, "--state: {} not written: {e}", path.display());
         }
     }

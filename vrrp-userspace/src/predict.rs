@@ -44,8 +44,8 @@ use vrrp_common::{
     counters::Counter,
     maps::Learned,
     predict::{
-        COLUMNS, Column, ICV_LEN, Layout, PRIORITIES, PredictKey, Prediction, icv, next_id,
-        normalise, specialise,
+        COLUMNS, Column, ICV_LEN, Layout, MAX_PREDICTIONS, PRIORITIES, PredictKey, Prediction, icv,
+        next_id, normalise, specialise,
     },
 };
 
@@ -111,6 +111,10 @@ pub struct Remembered {
     pub next_sequence: u32,
     /// When `next_sequence` was its next (Unix time, ms).
     pub at_unix_ms: u64,
+    /// Whether its instance was under attack when it was kept: only then are its
+    /// predictions installed at once after a restart.
+    #[serde(default)]
+    pub under_attack: bool,
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -120,6 +124,8 @@ fn unix_ms(t: SystemTime) -> u64 {
 
 #[derive(Debug, Default)]
 struct Watch {
+    /// The instance's name: a slot a reload gives to another instance starts afresh.
+    name: String,
     /// `hmac_budget + bad_icv` at the last tick.
     alarm: u64,
     attacked_until: Option<Instant>,
@@ -145,7 +151,8 @@ fn columns(shape: &Shape, counter: u32, behind: u32) -> [Column; COLUMNS] {
     let skipped = behind.saturating_sub(1);
     let next_sequence = shape.next_sequence.wrapping_add(skipped);
     let mut id = shape.next_id;
-    for _ in 0..skipped.min(u32::from(u16::MAX)) {
+    // The id skips 0: its cycle is 65,535 long.
+    for _ in 0..skipped % u32::from(u16::MAX) {
         id = next_id(id);
     }
     let shape = &Shape {
@@ -238,11 +245,28 @@ impl Predictor {
                 }
             }
         }
+        // Pairs in the kernel's table: past its size an entry is refused, so none is
+        // computed (a refused one would be computed again at every tick).
+        let mut in_table: usize = self.watches.values().map(|w| w.installed.len()).sum();
         for s in subjects {
             let counters = dp.instance_counters(s.slot)?;
             let learned = dp.runtime(s.slot)?.learned;
             let counter = dp.sequence(s.slot)?;
             let w = self.watches.entry(s.slot).or_default();
+            if w.name != s.name {
+                // Another instance had this slot (or none did): nothing of it carries over.
+                for source in std::mem::take(&mut w.installed).keys() {
+                    dp.remove_prediction(PredictKey {
+                        slot: s.slot,
+                        source: *source,
+                    })?;
+                    in_table = in_table.saturating_sub(1);
+                }
+                *w = Watch {
+                    name: s.name.clone(),
+                    ..Watch::default()
+                };
+            }
             let alarm = counters.get(Counter::HmacBudget) + counters.get(Counter::BadIcv);
             if alarm > w.alarm {
                 if w.attacked_until.is_none() {
@@ -271,13 +295,18 @@ impl Predictor {
                         slot: s.slot,
                         source: *source,
                     })?;
+                    in_table = in_table.saturating_sub(1);
                 }
                 continue;
             }
             for (source, shape) in &w.senders {
                 let behind = adverts_since(shape.at, now, s.interval);
                 let cols = columns(shape, counter, behind);
-                if w.installed.get(source) == Some(&(shape.template.clone(), cols)) {
+                let installed = w.installed.get(source);
+                if installed == Some(&(shape.template.clone(), cols)) {
+                    continue;
+                }
+                if installed.is_none() && in_table >= MAX_PREDICTIONS as usize {
                     continue;
                 }
                 let p = prediction(&shape.template, &cols, &s.password);
@@ -300,7 +329,12 @@ impl Predictor {
                     cols[0].sequence,
                     cols[0].id
                 );
-                w.installed.insert(*source, (shape.template.clone(), cols));
+                if w.installed
+                    .insert(*source, (shape.template.clone(), cols))
+                    .is_none()
+                {
+                    in_table += 1;
+                }
             }
         }
         Ok(())
@@ -318,7 +352,15 @@ impl Predictor {
     ) -> Result<(), DataplaneError> {
         for s in subjects {
             let learned = dp.runtime(s.slot)?.learned;
-            self.watches.entry(s.slot).or_default().note(&learned, now);
+            let w = self.watches.entry(s.slot).or_default();
+            if w.name != s.name {
+                // Its installed predictions go with the program (called at the stop).
+                *w = Watch {
+                    name: s.name.clone(),
+                    ..Watch::default()
+                };
+            }
+            w.note(&learned, now);
         }
         Ok(())
     }
@@ -328,9 +370,10 @@ impl Predictor {
         let wall = SystemTime::now();
         let mut out = Vec::new();
         for s in subjects {
-            let Some(w) = self.watches.get(&s.slot) else {
+            let Some(w) = self.watches.get(&s.slot).filter(|w| w.name == s.name) else {
                 continue;
             };
+            let under_attack = w.attacked_until.is_some_and(|until| now < until);
             for (source, shape) in &w.senders {
                 let at = wall
                     .checked_sub(now.saturating_duration_since(shape.at))
@@ -342,6 +385,7 @@ impl Predictor {
                     next_id: shape.next_id,
                     next_sequence: shape.next_sequence,
                     at_unix_ms: unix_ms(at),
+                    under_attack,
                 });
             }
         }
@@ -349,11 +393,11 @@ impl Predictor {
     }
 
     /// Takes back the senders a previous run remembered, for the subjects of the same
-    /// name; the others (an instance since removed, a malformed template) are skipped.
-    /// Their instances count as under attack for [`HOLD`] from now: the predictions are
-    /// installed at the first tick, before any forgery is counted, so that the master's
-    /// first advert after the restart is verified by comparison. Returns how many were
-    /// taken.
+    /// name ([`MAX_SENDERS`] each at most); the others (an instance since removed, a
+    /// malformed template) are skipped. An instance that was under attack counts as under
+    /// attack for [`HOLD`] from now: its predictions are installed at the first tick,
+    /// before any forgery is counted, so that the master's first advert after the restart
+    /// is verified by comparison. Returns how many were taken.
     pub fn recall(&mut self, subjects: &[Subject], senders: &[Remembered], now: Instant) -> usize {
         let wall_now = unix_ms(SystemTime::now());
         let mut taken = 0;
@@ -365,11 +409,14 @@ impl Predictor {
                 continue;
             };
             let w = self.watches.entry(s.slot).or_default();
-            if w.senders.contains_key(&r.source.octets()) {
+            w.name.clone_from(&s.name);
+            if w.senders.contains_key(&r.source.octets()) || w.senders.len() >= MAX_SENDERS {
                 continue;
             }
             let age = Duration::from_millis(wall_now.saturating_sub(r.at_unix_ms));
-            w.attacked_until = Some(now + HOLD);
+            if r.under_attack {
+                w.attacked_until = Some(now + HOLD);
+            }
             w.sightings += 1;
             w.senders.insert(
                 r.source.octets(),
@@ -520,7 +567,11 @@ mod tests {
         };
         let now = Instant::now();
         let mut before = Predictor::default();
-        let mut w = Watch::default();
+        let mut w = Watch {
+            name: "VI_1".into(),
+            attacked_until: Some(now + HOLD),
+            ..Watch::default()
+        };
         w.senders.insert(
             [10, 0, 7, 5],
             Shape {
@@ -535,6 +586,7 @@ mod tests {
         let saved = before.remembered(&[subject("VI_1", 3)], now);
         assert_eq!(saved.len(), 1);
         assert_eq!(saved[0].source, Ipv4Addr::new(10, 0, 7, 5));
+        assert!(saved[0].under_attack);
         let line = serde_json::to_string(&saved[0]).expect("serialisable");
         let read: Remembered = serde_json::from_str(&line).expect("readable");
 
@@ -557,6 +609,14 @@ mod tests {
         // Predicted from the first tick, then as any attack: for HOLD.
         assert!(after.attacked(now));
         assert!(!after.attacked(now + HOLD));
+        // Kept at rest: remembered, nothing computed until a forgery shows.
+        let mut at_rest = Predictor::default();
+        let quiet = Remembered {
+            under_attack: false,
+            ..saved[0].clone()
+        };
+        assert_eq!(at_rest.recall(&[subject("VI_1", 0)], &[quiet], now), 1);
+        assert!(!at_rest.attacked(now));
     }
 
     #[test]
