@@ -415,18 +415,19 @@ fn resume_after(failed: usize) -> usize {
     match failed {
         0 => 1,
         1 | 2 => 3,
-        _ => 5,
+        3 | 4 => 5,
+        _ => STEPS.len(),
     }
 }
 
 fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
     let label = rate.map_or("no flood".into(), rate_label);
     eprintln!("--- {side} backup, {label}");
-    let mut current = session(side, rate)?;
+    let mut current = Some(session(side, rate)?);
     let mut both_samples = 0;
 
     // 1. At rest.
-    let l = &mut current.l;
+    let l = &mut current.as_mut().context("a session")?.l;
     let pids = l.backup()?.pids();
     let cpu0 = lab::cpu_seconds(&pids)?;
     let soft0 = softirq_seconds()?;
@@ -454,22 +455,29 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
     let (mut sent, mut elapsed, mut spurious) = (0, Duration::ZERO, 0);
     let mut step = 0;
     while step < STEPS.len() {
+        let live = match &mut current {
+            Some(live) => live,
+            None => {
+                eprintln!("    a fresh lab for {}", STEPS[step]);
+                current.insert(session(side, rate)?)
+            }
+        };
         if step == 5 && side == Side::Vrrpd {
             // Before the backup restarts: this daemon's events.
-            latency = Some(event_latency(current.l.t.director(1))?);
+            latency = Some(event_latency(live.l.t.director(1))?);
         }
-        let result = transition(&mut current.l, step, &mut both_samples);
+        let result = transition(&mut live.l, step, &mut both_samples);
         eprintln!("    {}: {result:?}", STEPS[step]);
         match result {
             Ok(took) => {
                 if matches!(step, 1 | 3) {
-                    current.expected_masters += 1;
+                    live.expected_masters += 1;
                 }
                 steps[step] = Some(Ok(took));
                 step += 1;
             }
             Err(mut why) => {
-                let ended = end(current)?;
+                let ended = end(current.take().context("a session")?)?;
                 // The daemon's last word that is not about the flood itself, and its log.
                 if let Some(line) = ended.log.lines().rev().find(|l| {
                     !l.contains("invalid IPSEC HMAC")
@@ -492,29 +500,15 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
                 elapsed += ended.elapsed;
                 spurious += ended.spurious;
                 step = resume_after(step);
-                if step >= STEPS.len() {
-                    return Ok(Run {
-                        side,
-                        rate,
-                        sent_rate: sent as f64 / elapsed.as_secs_f64().max(1e-9),
-                        cpu_ms_per_s,
-                        softirq_pct,
-                        xdp,
-                        spurious,
-                        both_samples,
-                        steps,
-                        latency,
-                    });
-                }
-                eprintln!("    a fresh lab for {}", STEPS[step]);
-                current = session(side, rate)?;
             }
         }
     }
-    let ended = end(current)?;
-    sent += ended.sent;
-    elapsed += ended.elapsed;
-    spurious += ended.spurious;
+    if let Some(live) = current {
+        let ended = end(live)?;
+        sent += ended.sent;
+        elapsed += ended.elapsed;
+        spurious += ended.spurious;
+    }
     Ok(Run {
         side,
         rate,
