@@ -192,6 +192,30 @@ fn entries(log: &str, instance: &str, state: &str) -> usize {
 
 /// The MASTER (director 1, priority 150, `side`) dies by SIGKILL and is started again
 /// [`RESTART_SEC`] later; keepalived on director 2 (100) is the peer. Returns the figures.
+/// Waits (at most 20 s) until director 1 alone holds the VIP, then checks that it still
+/// does after longer than director 2's master-down interval (director 2 hears its
+/// adverts); the time until the first.
+fn director_1_settles(
+    t: &Topology,
+    step: &str,
+    d1: &Daemon,
+    d2: &Daemon,
+) -> anyhow::Result<Duration> {
+    let took = t.expect_within(
+        &format!("{step}: director 1 master"),
+        &[&[VIP], &[]],
+        &[d1, d2],
+        Duration::from_secs(20),
+    )?;
+    thread::sleep(MASTER_DOWN + Duration::from_secs(2));
+    t.expect(
+        &format!("{step}: director 1 stays master"),
+        &[&[VIP], &[]],
+        &[d1, d2],
+    )?;
+    Ok(took)
+}
+
 fn kill_and_restart(side: Side) -> anyhow::Result<String> {
     let t = Topology::new("k9", &LAYOUT)?;
     let scratch = Scratch::new("k9")?;
@@ -218,20 +242,9 @@ fn kill_and_restart(side: Side) -> anyhow::Result<String> {
     let restarted = wall();
     d1.restart()?;
 
-    t.expect_within(
-        &format!("restarted {side} master again"),
-        &[&[VIP], &[]],
-        &[&d1, &d2],
-        Duration::from_secs(20),
-    )?;
-    // Stable for longer than the peer's master-down interval: the peer accepts the
-    // restarted director's adverts (were they dropped, it would take over again).
-    thread::sleep(MASTER_DOWN + Duration::from_secs(2));
-    t.expect(
-        &format!("restarted {side} stays master"),
-        &[&[VIP], &[]],
-        &[&d1, &d2],
-    )?;
+    // The peer must accept the restarted director's adverts: were they dropped, it would
+    // take over again.
+    director_1_settles(&t, &format!("restarted {side}"), &d1, &d2)?;
     let end = wall();
 
     // The stale VIP went before the restarted director took part: after the restart,
@@ -392,19 +405,7 @@ fn flapping(flapper: Side, steady: Side) -> anyhow::Result<String> {
         Duration::from_millis(20),
         Duration::from_secs(10),
     )?;
-    let settled = t.expect_within(
-        &format!("{flapper}'s eth0 up for good"),
-        &[&[VIP], &[]],
-        &[&d1, &d2],
-        Duration::from_secs(20),
-    )?;
-    // Stable: the backup hears the master (for longer than its master-down interval).
-    thread::sleep(MASTER_DOWN + Duration::from_secs(2));
-    t.expect(
-        &format!("{flapper} still master"),
-        &[&[VIP], &[]],
-        &[&d1, &d2],
-    )?;
+    let settled = director_1_settles(&t, &format!("{flapper}'s eth0 up for good"), &d1, &d2)?;
 
     for (d, want) in [(&d1, "MASTER"), (&d2, "BACKUP")] {
         let log = d.log_text();
