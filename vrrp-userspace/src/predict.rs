@@ -236,13 +236,8 @@ impl Predictor {
             .copied()
             .collect();
         for slot in gone {
-            if let Some(w) = self.watches.remove(&slot) {
-                for source in w.installed.keys() {
-                    dp.remove_prediction(PredictKey {
-                        slot,
-                        source: *source,
-                    })?;
-                }
+            if let Some(mut w) = self.watches.remove(&slot) {
+                w.uninstall(dp, slot)?;
             }
         }
         // Pairs in the kernel's table: past its size an entry is refused, so none is
@@ -255,13 +250,7 @@ impl Predictor {
             let w = self.watches.entry(s.slot).or_default();
             if w.name != s.name {
                 // Another instance had this slot (or none did): nothing of it carries over.
-                for source in std::mem::take(&mut w.installed).keys() {
-                    dp.remove_prediction(PredictKey {
-                        slot: s.slot,
-                        source: *source,
-                    })?;
-                    in_table = in_table.saturating_sub(1);
-                }
+                in_table = in_table.saturating_sub(w.uninstall(dp, s.slot)?);
                 *w = Watch {
                     name: s.name.clone(),
                     ..Watch::default()
@@ -290,13 +279,7 @@ impl Predictor {
                         HOLD.as_secs()
                     );
                 }
-                for source in std::mem::take(&mut w.installed).keys() {
-                    dp.remove_prediction(PredictKey {
-                        slot: s.slot,
-                        source: *source,
-                    })?;
-                    in_table = in_table.saturating_sub(1);
-                }
+                in_table = in_table.saturating_sub(w.uninstall(dp, s.slot)?);
                 continue;
             }
             for (source, shape) in &w.senders {
@@ -458,6 +441,19 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 impl Watch {
+    /// Removes this watch's predictions (instance `slot`) from the kernel's table; how
+    /// many there were.
+    fn uninstall(&mut self, dp: &mut Dataplane, slot: u32) -> Result<usize, DataplaneError> {
+        let installed = std::mem::take(&mut self.installed);
+        for source in installed.keys() {
+            dp.remove_prediction(PredictKey {
+                slot,
+                source: *source,
+            })?;
+        }
+        Ok(installed.len())
+    }
+
     /// Remembers the sender of the last verified AH advert, with its shape.
     fn note(&mut self, learned: &Learned, now: Instant) {
         let len = usize::from(learned.template_len);
