@@ -9,6 +9,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr},
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -107,7 +108,11 @@ const CONFIG: &str = "vrrp_instance VI_1 {
 ";
 
 fn controller() -> Controller<RefusingKernel> {
-    let dir = std::env::temp_dir().join(format!("vrrpd-timer-fallback-{}", std::process::id()));
+    // One folder per call: the tests run on parallel threads of one process, and a file
+    // shared between them was read half-written by one while the other rewrote it.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("vrrpd-timer-fallback-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("keepalived.conf");
     std::fs::write(&path, CONFIG).unwrap();
