@@ -20,8 +20,9 @@ use crate::{maps::TEMPLATE_LEN, md5};
 pub const PREDICT_MAP: &str = "PREDICT";
 /// Entries the table holds: (instance, sender) pairs under attack at once.
 pub const MAX_PREDICTIONS: u32 = 64;
-/// (IP id, AH sequence) pairs per sender.
-pub const COLUMNS: usize = 16;
+/// (IP id, AH sequence) pairs per sender: its next 4 adverts, 4 after a reload, 4 after a
+/// restart, and 16 after a silence (see `vrrpd::predict`).
+pub const COLUMNS: usize = 28;
 /// Priorities per column: all of them.
 pub const PRIORITIES: usize = 256;
 /// Length of the AH ICV (HMAC-MD5-96).

@@ -18,16 +18,23 @@
 //! - id 1 at its next four sequence numbers: keepalived reloading (SIGHUP) starts its IP id
 //!   at 1 again and continues its AH sequence (captured: id 5 seq 5 at 150, then id 1 seq 6
 //!   at the new priority);
-//! - ids 1 and its next id × sequences 1, 2, 5 and 6 above this instance's counter: a
-//!   sender that restarted (keepalived and vrrpd start their id at 1) or that comes back
-//!   as master after we took over (keepalived continues the sequence it heard + 1;
-//!   vrrpd jumps 4 ahead on a takeover, `fsm::TAKEOVER_SEQUENCE_MARGIN`).
+//! - id 1 × sequences 1, 2, 5 and 6 above this instance's counter: a sender that
+//!   restarted (keepalived and vrrpd start their id at 1; keepalived continues the
+//!   sequence it heard + 1, vrrpd jumps 4 ahead on a takeover,
+//!   `fsm::TAKEOVER_SEQUENCE_MARGIN`);
+//! - its next id and the [`SILENT_IDS`]` − 1` after it × the same sequences: a sender
+//!   that comes back as master after a silence (a BACKUP that preempts, a master back
+//!   from a fault). It moved its id only when it sent; but a send that never reached the
+//!   wire moved it too (captured: keepalived whose eth0 was down for 8 s came back two
+//!   ids after its last advert on the wire).
 //!
-//! The columns follow the clock: a sender last seen `n` advert intervals ago has probably
-//! sent `n` adverts since, so its columns start `n − 1` adverts further on.
+//! The first eight columns follow the clock: a sender last seen `n` advert intervals ago
+//! has probably sent `n` adverts since, so they start `n − 1` adverts further on. The
+//! others keep the ids that follow the sender's last advert seen.
 //!
-//! Cost: 4,096 ICVs per sender and second, each 3–4 MD5 compressions from the key's
-//! midstates (1.3 ms of one core, measured in a release build), only while an attack lasts.
+//! Cost: 7,168 ICVs per sender and second, each 3–4 MD5 compressions from the key's
+//! midstates (measured in a release build by `cargo xtask bench xdp`), only while an
+//! attack lasts.
 //!
 //! The senders outlive the daemon (`vrrpd run --state`, [`Remembered`]): a restarted
 //! daemon has verified no advert, so nothing else would predict the master's, and under a
@@ -60,6 +67,14 @@ use crate::{
 pub const HOLD: Duration = Duration::from_secs(30);
 /// Senders remembered per instance.
 pub const MAX_SENDERS: usize = 8;
+/// Ids after a silent sender's last advert it may come back with (see the module
+/// comment).
+pub const SILENT_IDS: usize = 4;
+/// How far above this instance's counter a returning or restarted sender's sequence
+/// is: keepalived's heard + 1, in either phase of our own adverts against the tick, and
+/// vrrpd's takeover jump of 4 on top.
+const AHEAD: [u32; 4] = [1, 2, 5, 6];
+const _: () = assert!(COLUMNS == 12 + SILENT_IDS * AHEAD.len());
 
 /// An AH instance the predictor watches.
 #[derive(Debug, Clone)]
@@ -147,6 +162,9 @@ pub struct Predictor {
 /// comment.
 fn columns(shape: &Shape, counter: u32, behind: u32) -> [Column; COLUMNS] {
     let mut out = [Column::default(); COLUMNS];
+    // A sender that comes back as master after a silence sends the id it would have sent
+    // next when it went silent: keepalived moves its IP id only when it sends.
+    let silent_id = shape.next_id;
     // One advert of slack: the sender's clock and ours are not in phase.
     let skipped = behind.saturating_sub(1);
     let next_sequence = shape.next_sequence.wrapping_add(skipped);
@@ -175,9 +193,16 @@ fn columns(shape: &Shape, counter: u32, behind: u32) -> [Column; COLUMNS] {
             _pad: 0,
         };
     }
+    // A restarted sender's id 1, then a silent sender's ids.
+    let mut ids = [1u16; 1 + SILENT_IDS];
+    let mut returning = silent_id;
+    for id in ids.iter_mut().skip(1) {
+        *id = returning;
+        returning = next_id(returning);
+    }
     let mut k = 8;
-    for id in [1, shape.next_id] {
-        for ahead in [1u32, 2, 5, 6] {
+    for id in ids {
+        for ahead in AHEAD {
             out[k] = Column {
                 sequence: counter.wrapping_add(ahead),
                 id,
@@ -189,8 +214,13 @@ fn columns(shape: &Shape, counter: u32, behind: u32) -> [Column; COLUMNS] {
     out
 }
 
-/// Every priority × column of `shape` for `password`.
-fn prediction(template: &[u8], cols: &[Column; COLUMNS], password: &Password) -> Box<Prediction> {
+/// Every priority × column of a sender's `template` (its last advert, normalised) for
+/// `password`: one table entry. Public for `cargo xtask bench xdp`, which times it.
+pub fn prediction(
+    template: &[u8],
+    cols: &[Column; COLUMNS],
+    password: &Password,
+) -> Box<Prediction> {
     let (inner, outer) = password.hmac_midstates();
     let mut p = Box::new(Prediction {
         template: [0; vrrp_common::maps::TEMPLATE_LEN],
@@ -525,6 +555,10 @@ mod tests {
         assert_eq!((c[8].id, c[8].sequence), (1, 101));
         assert_eq!((c[11].id, c[11].sequence), (1, 106));
         assert_eq!((c[12].id, c[12].sequence), (u16::MAX, 101));
+        // Ids that sends which never reached the wire used (the id skips 0).
+        assert_eq!((c[16].id, c[16].sequence), (1, 101));
+        assert_eq!((c[24].id, c[24].sequence), (3, 101));
+        assert_eq!((c[27].id, c[27].sequence), (3, 106));
     }
 
     #[test]
@@ -542,8 +576,12 @@ mod tests {
         assert_eq!((c[0].id, c[0].sequence), (3, 45));
         assert_eq!((c[3].id, c[3].sequence), (6, 48));
         assert_eq!((c[4].id, c[4].sequence), (1, 45));
-        // The columns above our own counter do not move.
+        // The columns above our own counter do not move, nor does the id of a sender that
+        // comes back after a silence (it advanced only while it sent).
         assert_eq!((c[8].id, c[8].sequence), (1, 101));
+        assert_eq!((c[12].id, c[12].sequence), (u16::MAX - 1, 101));
+        assert_eq!((c[15].id, c[15].sequence), (u16::MAX - 1, 106));
+        assert_eq!((c[27].id, c[27].sequence), (2, 106));
         assert_eq!(columns(&shape, 100, 1), columns(&shape, 100, 0));
         let t = Instant::now();
         let second = Duration::from_secs(1);
