@@ -1283,14 +1283,22 @@ impl Daemon {
             tokio::select! {
                 ready = events.readable_mut() => {
                     let mut guard = ready.context("waiting for events")?;
+                    let mut taken = 0;
                     while let Some(e) = self.controller.platform_mut().dp.next_event() {
                         self.event_latency.record(e.timestamp_ns, crate::sys::monotonic_ns());
                         if let Some(input) = self.kernel_input(&e) {
                             self.controller.handle(input, self.now()).await;
+                            taken += 1;
                         }
                     }
                     guard.clear_ready();
                     self.check_lost_events().await;
+                    // Under attack, an event (a new master, a yield) is when the senders'
+                    // last adverts change: kept at once, a daemon killed before the next
+                    // tick still predicts the master it has just verified.
+                    if taken > 0 && self.predictor.attacked(std::time::Instant::now()) {
+                        self.keep_senders();
+                    }
                 }
                 ready = kernel_logs.readable_mut() => {
                     let mut guard = ready.context("waiting for the XDP program's log")?;
