@@ -9,9 +9,13 @@
 //!   verifies the changed adverts (it reports priority 120) and stays BACKUP;
 //! - the master stops (priority 0): the backup takes over;
 //! - the old master comes back and preempts: the new master accepts it and yields;
-//! - vrrpd restarts while the flood goes on: with `--state` it reads the senders the
-//!   previous run verified, verifies the master's adverts at once and stays BACKUP (without
-//!   the file nothing would predict them, and the HMAC budget would leave it deaf).
+//! - the master's link fails for a while and returns (the case study's failure): vrrpd
+//!   takes over; keepalived, back as BACKUP, preempts with the IP id it stopped at (it
+//!   moves its id only when it sends) and a sequence above vrrpd's: vrrpd yields;
+//! - vrrpd is killed (SIGKILL) and started again while the flood goes on: with `--state`
+//!   it reads the senders the crashed run kept at its last tick, verifies the master's
+//!   adverts at once and stays BACKUP (without the file nothing would predict them, and
+//!   the HMAC budget would leave it deaf).
 use std::{thread, time::Duration};
 
 use anyhow::{Context as _, ensure};
@@ -145,16 +149,41 @@ fn transitions_complete_under_a_forged_flood_keepalived_master() -> anyhow::Resu
         v.0 == "BACKUP" && v.1 == 150
     })?;
 
-    // vrrpd restarts under the flood. (The stopped daemon goes first: the two share a run
-    // folder.)
+    // The master's eth0 goes down: keepalived enters FAULT (its priority 0 cannot leave),
+    // vrrpd takes over when the master-down timer fires. Some seconds later the link
+    // returns: keepalived comes back as BACKUP, learns vrrpd's sequence from its adverts
+    // and preempts with the IP id it would have sent next when its link went.
+    t.set_link(0, "eth0", false)?;
+    t.expect(
+        "vrrpd takes over from the master whose link failed",
+        &[&[], &[VIP]],
+        &[&d1, &d2],
+    )?;
+    thread::sleep(Duration::from_secs(5));
+    t.set_link(0, "eth0", true)?;
+    t.expect_within(
+        "the master back from its link failure is accepted under flood",
+        &[&[VIP], &[]],
+        &[&d1, &d2],
+        Duration::from_secs(20),
+    )?;
+    wait(
+        &d2,
+        Duration::from_secs(10),
+        "vrrpd back to BACKUP after the link failure",
+        |v| v.0 == "BACKUP" && v.1 == 150,
+    )?;
+
+    // vrrpd dies (SIGKILL: no stop, nothing written then) and its supervisor starts it
+    // again, under the flood: the senders come from the last tick's --state.
     let mut d2 = d2;
-    d2.stop()?;
-    drop(d2);
+    d2.crash()?;
     ensure!(
         std::fs::read_to_string(&state)?.contains("\"10.0.7.5\""),
         "--state does not name the master"
     );
-    let d2 = Daemon::vrrpd_with(t.director(1), &d2_conf, &["--state", &state_arg])?;
+    let mark = d2.log_text().len();
+    d2.restart()?;
     wait(
         &d2,
         Duration::from_secs(10),
@@ -162,13 +191,14 @@ fn transitions_complete_under_a_forged_flood_keepalived_master() -> anyhow::Resu
         |v| v.1 == 150,
     )?;
     holds(&t, &d2, Duration::from_secs(6), "after vrrpd restarted")?;
+    let restarted = d2.log_text().get(mark..).unwrap_or_default().to_owned();
     ensure!(
-        !d2.log_text().contains("Entering MASTER STATE"),
+        !restarted.contains("Entering MASTER STATE"),
         "the restarted vrrpd took over, if briefly\n{}",
         d2.tail()
     );
     ensure!(
-        d2.log_text().contains("1 AH sender(s) remembered"),
+        restarted.contains("1 AH sender(s) remembered"),
         "the restart did not read --state\n{}",
         d2.tail()
     );
