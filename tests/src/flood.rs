@@ -203,18 +203,23 @@ impl Flood {
         } else {
             1
         };
+        // Every socket first: a failure then leaves no sender running.
+        let sockets = (0..senders)
+            .map(|_| {
+                let name = interface.to_owned();
+                ns.run(move || Ok(sys::Socket::open(&name)?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let frames = Arc::new(frames);
         let stop = Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::new();
-        for _ in 0..senders {
-            let name = interface.to_owned();
-            let socket = ns.run(move || Ok(sys::Socket::open(&name)?))?;
-            let flag = Arc::clone(&stop);
-            let frames = Arc::clone(&frames);
-            handles.push(std::thread::spawn(move || {
-                pace(&socket, &frames, rate, &flag)
-            }));
-        }
+        let handles = sockets
+            .into_iter()
+            .map(|socket| {
+                let flag = Arc::clone(&stop);
+                let frames = Arc::clone(&frames);
+                std::thread::spawn(move || pace(&socket, &frames, rate, &flag))
+            })
+            .collect();
         Ok(Self { stop, handles })
     }
 
