@@ -193,8 +193,9 @@ fn entries(log: &str, instance: &str, state: &str) -> usize {
 /// The MASTER (director 1, priority 150, `side`) dies by SIGKILL and is started again
 /// [`RESTART_SEC`] later; keepalived on director 2 (100) is the peer. Returns the figures.
 /// Waits (at most 20 s) until director 1 alone holds the VIP, then checks that it still
-/// does after longer than director 2's master-down interval (director 2 hears its
-/// adverts); the time until the first.
+/// does after longer than director 2's master-down interval, and that director 2 did not
+/// enter MASTER meanwhile, not even briefly (it hears director 1's adverts); the time
+/// until the first.
 fn director_1_settles(
     t: &Topology,
     step: &str,
@@ -207,12 +208,21 @@ fn director_1_settles(
         &[d1, d2],
         Duration::from_secs(20),
     )?;
+    let mark = d2.log_text().len();
     thread::sleep(MASTER_DOWN + Duration::from_secs(2));
-    t.expect(
+    // One look, no waiting: a VIP that moved and came back must not pass.
+    t.expect_within(
         &format!("{step}: director 1 stays master"),
         &[&[VIP], &[]],
         &[d1, d2],
+        Duration::ZERO,
     )?;
+    let later = since(d2, mark);
+    ensure!(
+        entries(&later, "VI_1", "MASTER") == 0,
+        "{step}: director 2 ({}) entered MASTER after director 1 had settled:\n{later}",
+        d2.side()
+    );
     Ok(took)
 }
 
@@ -242,6 +252,23 @@ fn kill_and_restart(side: Side) -> anyhow::Result<String> {
     let restarted = wall();
     d1.restart()?;
 
+    // The peer takes over when the dead director's adverts stop and goes back to BACKUP
+    // when the restarted one is master again. Only then can director 1 have settled:
+    // until the restart removes it, the crashed run's stale VIP looks like a master.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log2 = since(&d2, d2_mark);
+        let took_over = log2.find("(VI_1) Entering MASTER STATE");
+        let yielded = log2.rfind("(VI_1) Entering BACKUP STATE");
+        if matches!((took_over, yielded), (Some(m), Some(b)) if m < b) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the peer did not take over and go back to BACKUP within 20 s:\n{log2}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
     // The peer must accept the restarted director's adverts: were they dropped, it would
     // take over again.
     director_1_settles(&t, &format!("restarted {side}"), &d1, &d2)?;
@@ -276,14 +303,6 @@ fn kill_and_restart(side: Side) -> anyhow::Result<String> {
         d1.tail()
     );
 
-    // The peer took over, then went back to BACKUP when the restarted director came.
-    let log2 = since(&d2, d2_mark);
-    let took_over = log2.find("(VI_1) Entering MASTER STATE");
-    let yielded = log2.rfind("(VI_1) Entering BACKUP STATE");
-    ensure!(
-        matches!((took_over, yielded), (Some(m), Some(b)) if m < b),
-        "the peer did not take over and go back to BACKUP:\n{log2}"
-    );
     d2.ensure_no_auth_errors()?;
     d1.ensure_no_auth_errors()?;
 
