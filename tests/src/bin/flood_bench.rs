@@ -22,18 +22,23 @@
 //! 5. the master dies (SIGSTOP, then SIGKILL: silence): until the backup holds the VIP;
 //! 6. the master is started again (its stale VIP still on it): until it holds the VIP and
 //!    the backup none;
-//! 7. the backup daemon restarts under the flood: until it knows the master (priority 150),
+//! 7. the master's eth0 goes down (keepalived enters FAULT; its priority 0 cannot leave)
+//!    until the backup holds the VIP, then 5 s later up again: until the master holds the
+//!    VIP and the backup none (the case study's failure; keepalived, back as BACKUP,
+//!    preempts with the IP id it stopped at, as it moves its id only when it sends);
+//! 8. the backup daemon restarts under the flood: until it knows the master (priority 150),
 //!    then [`HOLD`] in which it must stay BACKUP. A new daemon has verified no advert; vrrpd
 //!    runs with `--state`, so the senders the previous one verified predict the master's
 //!    (without it the HMAC budget decides, and a backup restarted under 1,000 forged
 //!    frames per second took over: docs/dataplane.md).
 //!
 //! A transition that fails (not done within [`PATIENCE`]) is reported with the backup's last
-//! log line (its log is kept in target/bench/); the lab is built again and the run goes on
-//! with the next transition that does not need the failed one.
+//! log line; the lab is built again and the run goes on with the next transition that does
+//! not need the failed one. The backup's logs are kept in target/bench/ (at a failure,
+//! before the backup's restart and at the end of each run), late transitions included.
 //!
-//! Spurious takeovers: the backup's "Entering MASTER STATE" log lines beyond the two the
-//! sequence asks for (steps 3 and 5), and the 50 ms samples of the rest and hold windows in
+//! Spurious takeovers: the backup's "Entering MASTER STATE" log lines beyond the three the
+//! sequence asks for (steps 3, 5 and 7), and the 50 ms samples of the rest and hold windows in
 //! which both directors held the VIP. vrrpd runs with `--metrics-listen`: its event latency
 //! (XDP stamp to controller) is read from `vrrp_event_latency_seconds` after each run.
 //!
@@ -44,7 +49,6 @@
 //! Writes its section of BENCHMARKS.md to `--output`; vrrpd is `$VRRPD_BIN` (the xtask
 //! passes the release build). For a trial: `--rates 1000,0` runs only those rates (0: the
 //! maximum), `--sides keepalived` only that backup, `--absorb-rounds 0` no absorption.
-//! The log of a backup whose transition failed is kept in target/bench/.
 use std::{
     fmt::Write as _,
     process::Command,
@@ -97,14 +101,18 @@ fn conf(priority: u8) -> String {
 }
 
 /// The transitions of a run, in order.
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "priority 150 → 120 seen",
     "master stops (priority 0)",
     "master returns, preempts",
     "master dies (silence)",
     "master restarts after death",
+    "master's link fails and returns",
     "backup restarts, knows no sender",
 ];
+/// How long the master's link stays down in the link-failure step, after the backup took
+/// over.
+const LINK_DOWN: Duration = Duration::from_secs(5);
 
 /// One run: a backup daemon at one flood rate (`None`: no flood).
 struct Run {
@@ -118,7 +126,7 @@ struct Run {
     softirq_pct: f64,
     /// vrrpd: frames per second its XDP program ran on at rest, and ns per run.
     xdp: Option<(f64, f64)>,
-    /// Log entries into MASTER beyond the two the sequence asks for.
+    /// Log entries into MASTER beyond the three the sequence asks for.
     spurious: usize,
     /// 50 ms samples in the rest and hold windows with the VIP on both directors.
     both_samples: usize,
@@ -291,6 +299,8 @@ struct Lab {
     /// Entries into MASTER in the logs of backups since restarted (a restarted daemon
     /// starts a new log).
     masters_before: usize,
+    /// The flood's rate (for the names of kept logs).
+    rate: Option<u64>,
 }
 
 impl Lab {
@@ -317,6 +327,7 @@ fn lab(side: Side) -> anyhow::Result<Lab> {
         master: Some(master),
         backup: Some(backup),
         masters_before: 0,
+        rate: None,
     })
 }
 
@@ -364,7 +375,8 @@ struct Session {
 
 /// Builds the lab, lets it settle and starts the flood at `rate`.
 fn session(side: Side, rate: Option<u64>) -> anyhow::Result<Session> {
-    let l = lab(side)?;
+    let mut l = lab(side)?;
+    l.rate = rate;
     thread::sleep(SETTLE);
     let flood = match rate {
         Some(rate) => Some(Flood::start(l.t.switch(), PORT, forged_frames(), rate)?),
@@ -394,9 +406,17 @@ fn end(mut s: Session) -> anyhow::Result<Ended> {
             elapsed: Duration::ZERO,
         },
     };
-    let log = s.l.backup()?.log_text();
+    // A backup that failed to start again (the last step) leaves its step failed, not the
+    // run: there is then no log of it to read.
+    let log =
+        s.l.backup
+            .as_ref()
+            .map(Daemon::log_text)
+            .unwrap_or_default();
     let entered = log.matches("Entering MASTER STATE").count() + s.l.masters_before;
-    s.l.backup()?.stop()?;
+    if let Some(backup) = s.l.backup.as_mut() {
+        backup.stop()?;
+    }
     if let Some(mut master) = s.l.master.take() {
         master.stop()?;
     }
@@ -408,6 +428,19 @@ fn end(mut s: Session) -> anyhow::Result<Ended> {
     })
 }
 
+/// Keeps a backup's log in target/bench/flood-SIDE-RATE-WHAT.log (the last run's), so that
+/// a late transition can be read afterwards, not only a failed one.
+fn keep_log(side: Side, rate: Option<u64>, what: &str, log: &str) {
+    let kept = format!(
+        "target/bench/flood-{side}-{}-{what}.log",
+        rate.map_or("none".into(), |r| r.to_string())
+    );
+    let _ = std::fs::create_dir_all("target/bench");
+    if std::fs::write(&kept, log).is_ok() {
+        eprintln!("    the backup's log is kept in {kept}");
+    }
+}
+
 /// The step to go on with, in a fresh lab, after `failed` failed: the next one that does
 /// not need what failed (the preemption needs the stop, the restart after death the
 /// death).
@@ -416,6 +449,7 @@ fn resume_after(failed: usize) -> usize {
         0 => 1,
         1 | 2 => 3,
         3 | 4 => 5,
+        5 => 6,
         _ => STEPS.len(),
     }
 }
@@ -462,7 +496,7 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
                 current.insert(session(side, rate)?)
             }
         };
-        if step == 5 && side == Side::Vrrpd {
+        if step == 6 && side == Side::Vrrpd {
             // Before the backup restarts: this daemon's events.
             latency = Some(event_latency(live.l.t.director(1))?);
         }
@@ -470,7 +504,7 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
         eprintln!("    {}: {result:?}", STEPS[step]);
         match result {
             Ok(took) => {
-                if matches!(step, 1 | 3) {
+                if matches!(step, 1 | 3 | 5) {
                     live.expected_masters += 1;
                 }
                 steps[step] = Some(Ok(took));
@@ -486,15 +520,7 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
                 }) {
                     why.push_str(&format!("; the backup's last log line: `{}`", line.trim()));
                 }
-                let kept = format!(
-                    "target/bench/flood-{side}-{}-step{}.log",
-                    rate.map_or("none".into(), |r| r.to_string()),
-                    step + 1
-                );
-                let _ = std::fs::create_dir_all("target/bench");
-                if std::fs::write(&kept, &ended.log).is_ok() {
-                    eprintln!("    the backup's log is kept in {kept}");
-                }
+                keep_log(side, rate, &format!("step{}", step + 1), &ended.log);
                 steps[step] = Some(Err(why));
                 sent += ended.sent;
                 elapsed += ended.elapsed;
@@ -505,6 +531,7 @@ fn run(side: Side, rate: Option<u64>) -> anyhow::Result<Run> {
     }
     if let Some(live) = current {
         let ended = end(live)?;
+        keep_log(side, rate, "end", &ended.log);
         sent += ended.sent;
         elapsed += ended.elapsed;
         spurious += ended.spurious;
@@ -572,18 +599,28 @@ fn transition(l: &mut Lab, step: usize, both: &mut usize) -> Result<Duration, St
             start_master(l)?;
             wait_for(&l.t, [Some(true), Some(false)], since)
         }
+        5 => {
+            // Timed from the link's return; its failure is a takeover like a death.
+            thread::sleep(Duration::from_secs(1));
+            let down = Instant::now();
+            l.t.set_link(0, "eth0", false).map_err(fail)?;
+            wait_for(&l.t, [Some(false), Some(true)], down)
+                .map_err(|e| format!("link down: {e}"))?;
+            thread::sleep(LINK_DOWN);
+            let since = Instant::now();
+            l.t.set_link(0, "eth0", true).map_err(fail)?;
+            wait_for(&l.t, [Some(true), Some(false)], since)
+        }
         _ => {
             // The backup restarts (an upgrade, a crash) while the flood goes on: a new
             // daemon that has verified no advert yet, so nothing predicts the master's.
             thread::sleep(Duration::from_secs(1));
             let side = l.backup().map_err(fail)?.side();
             l.backup().map_err(fail)?.stop().map_err(fail)?;
-            l.masters_before += l
-                .backup()
-                .map_err(fail)?
-                .log_text()
-                .matches("Entering MASTER STATE")
-                .count();
+            let log = l.backup().map_err(fail)?.log_text();
+            l.masters_before += log.matches("Entering MASTER STATE").count();
+            // The restarted daemon starts a new log: this one covers steps 1-7.
+            keep_log(side, l.rate, "before-restart", &log);
             drop(l.backup.take());
             let backup_conf = l.scratch.path().join("d2.conf");
             let since = Instant::now();
@@ -689,10 +726,11 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
         s,
         "- *rate*: frames per second the generator sent (asked: the row's rate).\n\
          - *CPU*: the backup daemon's utime + stime over {} s at rest under flood (keepalived: \
-         both processes), ms per s; *softirq*: the whole machine's softirq time in the same \
+         both processes), ms per s, counted in clock ticks of 10 ms (a resolution of 2 ms/s: \
+         0.0 is less than that); *softirq*: the whole machine's softirq time in the same \
          window, % of one core (the generator's sending included); *XDP*: frames per second \
          vrrpd's program ran on and its ns per frame (`run_cnt`, `run_time_ns`).\n\
-         - *spurious*: the backup's entries into MASTER beyond the two the sequence asks for; \
+         - *spurious*: the backup's entries into MASTER beyond the three the sequence asks for; \
          *both*: 50 ms samples (rest and hold windows) with the VIP on both directors.\n\
          - The transitions, in order, each timed from its cause to the VIP where it must be \
          (`ip -n` every 10 ms): *prio*: the master reloads 150 → 120 until the backup knows \
@@ -701,6 +739,9 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
          (priority 0) until the backup holds the VIP; *preempt*: the master started again \
          until it holds the VIP and the backup none; *death*: SIGSTOP + SIGKILL to the master \
          (silence) until the backup holds the VIP; *restart*: the master started again; \
+         *link return*: the master's eth0 down (FAULT) until the backup holds the VIP, then \
+         {} s later up again, timed from then until the master holds the VIP and the backup \
+         none; \
          *backup restart*: the backup daemon stopped and started again under the flood, until \
          it knows the master (priority 150, asked as for *prio*), then {} s in which it must \
          stay BACKUP (vrrpd runs with `--state`: the restarted daemon reads the senders \
@@ -712,16 +753,17 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
          time + 1 s (one advert interval).\n",
         REST.as_secs(),
         HOLD.as_secs(),
+        LINK_DOWN.as_secs(),
         HOLD.as_secs(),
         PATIENCE.as_secs()
     );
     let _ = writeln!(
         s,
-        "| backup | flood | rate sent | CPU ms/s | softirq % | XDP frames/s, ns/frame | spurious | both | prio ms | stop ms | preempt ms | death ms | restart ms | backup restart ms | within target |"
+        "| backup | flood | rate sent | CPU ms/s | softirq % | XDP frames/s, ns/frame | spurious | both | prio ms | stop ms | preempt ms | death ms | restart ms | link return ms | backup restart ms | within target |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for r in runs {
         let quiet = runs.iter().find(|q| q.side == r.side && q.rate.is_none());
@@ -732,7 +774,7 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.side,
             r.rate.map_or("none".into(), rate_label),
             if r.rate.is_some() {
@@ -752,6 +794,7 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
             step_cell(r, 3),
             step_cell(r, 4),
             step_cell(r, 5),
+            step_cell(r, 6),
             verdict
         );
     }
@@ -780,7 +823,7 @@ fn report(runs: &[Run], absorption: &Absorption, loads: [String; 2]) -> String {
         "From the XDP program's stamp on a kernel event (higher priority, priority 0, master \
          down) to the controller taking it off the ring buffer: `vrrp_event_latency_seconds` \
          (`--metrics-listen`) before the backup restarts, over that run's events (a fresh \
-         daemon per run).\n"
+         daemon per run): with a handful of events per run, p99 is their maximum.\n"
     );
     let _ = writeln!(s, "| flood | events | p50 µs | p99 µs |");
     let _ = writeln!(s, "|---|---:|---:|---:|");
