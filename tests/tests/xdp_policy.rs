@@ -1086,8 +1086,8 @@ fn flood_predictions_keep_transitions_verifiable() -> anyhow::Result<()> {
     predictor.tick(&mut t.dp, &subjects, Instant::now())?;
     assert_eq!(
         predictor.computed,
-        256 * 16,
-        "one sender, every priority x 16 columns"
+        (vrrp_common::predict::PRIORITIES * vrrp_common::predict::COLUMNS) as u64,
+        "one sender, every priority x every column"
     );
     t.row(
         "the master lowers its priority (150 -> 140) under flood: verified by the table",
