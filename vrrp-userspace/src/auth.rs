@@ -81,9 +81,8 @@ fn hmac(password: &Password) -> Hmac<Md5> {
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
 }
 
-/// Feeds the authenticated bytes into `mac`: `ip_header` with mutable fields zeroed,
-/// `ah_header` (12 fixed bytes, then the ICV as zeros) and `vrrp`.
-fn feed(mac: &mut Hmac<Md5>, ip_header: &[u8], ah_fixed: &[u8], vrrp: &[u8]) {
+/// `ip_header` as the ICV covers it: its mutable fields zeroed; with its length.
+fn covered_ip_header(ip_header: &[u8]) -> ([u8; ipv4::MAX_HEADER_LEN], usize) {
     let mut header = [0u8; ipv4::MAX_HEADER_LEN];
     let len = ip_header.len().min(ipv4::MAX_HEADER_LEN);
     header[..len].copy_from_slice(&ip_header[..len]);
@@ -96,10 +95,37 @@ fn feed(mac: &mut Hmac<Md5>, ip_header: &[u8], ah_fixed: &[u8], vrrp: &[u8]) {
     if !multicast {
         header[8] = 0; // TTL, mutable in transit for unicast
     }
-    mac.update(&header[..len]);
-    mac.update(&ah_fixed[..ah_fixed.len().min(ah::FIXED_LEN)]);
-    mac.update(&[0; ah::ICV_LEN]);
-    mac.update(vrrp);
+    (header, len)
+}
+
+/// The parts of the authenticated bytes, in order: `ip_header` with mutable fields
+/// zeroed, `ah_header` (12 fixed bytes, then the ICV as zeros) and `vrrp`.
+fn covered_parts<'a>(
+    header: &'a ([u8; ipv4::MAX_HEADER_LEN], usize),
+    ah_fixed: &'a [u8],
+    vrrp: &'a [u8],
+) -> [&'a [u8]; 4] {
+    [
+        &header.0[..header.1],
+        &ah_fixed[..ah_fixed.len().min(ah::FIXED_LEN)],
+        &[0; ah::ICV_LEN],
+        vrrp,
+    ]
+}
+
+/// Feeds the authenticated bytes into `mac`.
+fn feed(mac: &mut Hmac<Md5>, ip_header: &[u8], ah_fixed: &[u8], vrrp: &[u8]) {
+    let header = covered_ip_header(ip_header);
+    for part in covered_parts(&header, ah_fixed, vrrp) {
+        mac.update(part);
+    }
+}
+
+/// The bytes the ICV of an AH advert covers, in one piece (what the XDP program keeps as
+/// a sender's template before [`vrrp_common::predict::normalise`]).
+pub fn ah_covered(ip_header: &[u8], ah_fixed: &[u8], vrrp: &[u8]) -> Vec<u8> {
+    let header = covered_ip_header(ip_header);
+    covered_parts(&header, ah_fixed, vrrp).concat()
 }
 
 /// The HMAC-MD5-96 ICV keepalived puts in an AH advert.

@@ -1283,12 +1283,12 @@ impl Daemon {
             tokio::select! {
                 ready = events.readable_mut() => {
                     let mut guard = ready.context("waiting for events")?;
-                    let mut taken = 0;
+                    let mut taken = false;
                     while let Some(e) = self.controller.platform_mut().dp.next_event() {
                         self.event_latency.record(e.timestamp_ns, crate::sys::monotonic_ns());
                         if let Some(input) = self.kernel_input(&e) {
                             self.controller.handle(input, self.now()).await;
-                            taken += 1;
+                            taken = true;
                         }
                     }
                     guard.clear_ready();
@@ -1296,7 +1296,7 @@ impl Daemon {
                     // Under attack, an event (a new master, a yield) is when the senders'
                     // last adverts change: kept at once, a daemon killed before the next
                     // tick still predicts the master it has just verified.
-                    if taken > 0 && self.predictor.attacked(std::time::Instant::now()) {
+                    if taken && self.predictor.attacked(std::time::Instant::now()) {
                         self.keep_senders();
                     }
                 }

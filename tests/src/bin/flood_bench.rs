@@ -313,7 +313,7 @@ impl Lab {
     }
 }
 
-fn lab(side: Side) -> anyhow::Result<Lab> {
+fn lab(side: Side, rate: Option<u64>) -> anyhow::Result<Lab> {
     let t = Topology::new("flb", &LAYOUT)?;
     let scratch = Scratch::new("flb")?;
     let master_conf = scratch.write("d1.conf", &conf(150))?;
@@ -327,7 +327,7 @@ fn lab(side: Side) -> anyhow::Result<Lab> {
         master: Some(master),
         backup: Some(backup),
         masters_before: 0,
-        rate: None,
+        rate,
     })
 }
 
@@ -375,8 +375,7 @@ struct Session {
 
 /// Builds the lab, lets it settle and starts the flood at `rate`.
 fn session(side: Side, rate: Option<u64>) -> anyhow::Result<Session> {
-    let mut l = lab(side)?;
-    l.rate = rate;
+    let l = lab(side, rate)?;
     thread::sleep(SETTLE);
     let flood = match rate {
         Some(rate) => Some(Flood::start(l.t.switch(), PORT, forged_frames(), rate)?),
@@ -643,7 +642,7 @@ struct Absorption {
 }
 
 fn absorb_vrrpd() -> anyhow::Result<(f64, f64)> {
-    let mut l = lab(Side::Vrrpd)?;
+    let mut l = lab(Side::Vrrpd, Some(0))?;
     let measured = absorb(l.t.switch(), l.t.director(1));
     l.backup()?.stop()?;
     l.master().and_then(Daemon::stop)?;

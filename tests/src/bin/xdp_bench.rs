@@ -168,12 +168,7 @@ fn main() -> anyhow::Result<()> {
     // The controller's cost per sender and tick under attack: one prediction table
     // (every priority × every column, from the key's HMAC midstates), against the same
     // number of native HMACs.
-    let mut covered = message.to_vec();
-    // The bytes the ICV covers: TOS, flags + fragment offset, checksum and the ICV zeroed.
-    covered[1] = 0;
-    covered[6..8].fill(0);
-    covered[10..12].fill(0);
-    covered[20 + 12..20 + 24].fill(0);
+    let mut covered = vrrpd::auth::ah_covered(ip, ah_fixed, vrrp_bytes);
     let layout = Layout::of(&covered).context("the AH advert's layout")?;
     normalise(&mut covered, layout);
     let columns = [Column::default(); COLUMNS];
