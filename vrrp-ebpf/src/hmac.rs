@@ -390,7 +390,11 @@ fn pad(buf: Buf, len: usize) {
     let end = blocks * 64 - 8;
     let mut w = 0;
     while w < TEMPLATE_LEN {
-        if w > len && w < end {
+        // `w < end`, compared on `blocks` (w + 8 < 64 * blocks, w a multiple of 8): `end`
+        // takes only the values 56 + 64k, and Linux 6.12's verifier, comparing such a
+        // sparse value with a constant that none of them equals, breaks its own register
+        // invariants and then rejects the program ("invalid mem access 'scalar'").
+        if w > len && (w + 8) / 64 < blocks {
             buf.set_word(w, 0);
         }
         w += 8;

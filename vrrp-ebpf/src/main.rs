@@ -40,8 +40,8 @@ use aya_ebpf::{
 use vrrp_common::{
     counters::{self, Counter},
     maps::{
-        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, MAX_INSTANCES,
-        MAX_PACKET, Runtime, TEMPLATE_LEN,
+        BPF_F_MMAPABLE, EVENTS_BYTES, Event, InstanceConfig, InstanceKey, MAX_INSTANCES, Runtime,
+        TEMPLATE_LEN,
     },
     predict::{BPF_F_NO_PREALLOC, MAX_PREDICTIONS, PredictKey, Prediction},
 };
@@ -107,15 +107,15 @@ static EVENTS: RingBuf<Event, { EVENTS_BYTES as usize }> = RingBuf::new();
 static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
 
 /// One packet's IP header, AH and VRRP, copied out of the frame (up to
-/// `vrrp_common::maps::MAX_PACKET` bytes), with 512 bytes of slack past it: a checksum
-/// chunk starting anywhere in the packet stays inside the buffer for the verifier.
+/// `vrrp_common::maps::MAX_PACKET` bytes), in a buffer sized so that any offset masked to
+/// `verdict::MASK_SPAN`, plus a checksum chunk, stays inside it for the verifier.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Scratch {
     pub bytes: [u8; SCRATCH_LEN],
 }
 
-pub const SCRATCH_LEN: usize = MAX_PACKET + verdict::CSUM_CHUNK;
+pub const SCRATCH_LEN: usize = verdict::MASK_SPAN + verdict::CSUM_CHUNK;
 const _: () = assert!(SCRATCH_LEN >= TEMPLATE_LEN + 96);
 
 /// Entry point: one verdict. Frames that are not VRRP or AH are passed after parsing
@@ -174,9 +174,18 @@ pub struct Counted {
 pub fn count_instance(slot: u32, counter: Counter) -> Counted {
     let global = count(counter);
     let mut instance = 0;
+    // The index through a volatile round trip, so that `get_mut` keeps its bounds check:
+    // LLVM knows every `Counter` is in range and drops it, while the verifier (Linux 6.1),
+    // having merged the paths of many drop reasons, no longer knows the value.
+    let mut index = counter as usize;
+    // SAFETY: a local read back from the stack.
+    let index = unsafe {
+        core::ptr::write_volatile(&raw mut index, counter as usize);
+        core::ptr::read_volatile(&raw const index)
+    };
     if let Some(row) = INSTANCE_COUNTERS.get_ptr_mut(slot) {
         // SAFETY: as in `count`; the index is checked against the row by `get_mut`.
-        if let Some(cell) = unsafe { (*row).get_mut(counter as usize) } {
+        if let Some(cell) = unsafe { (*row).get_mut(index) } {
             *cell += 1;
             instance = *cell;
         }

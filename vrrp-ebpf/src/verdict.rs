@@ -355,18 +355,50 @@ impl<const N: usize> Buf<N> {
     }
 }
 
-/// `at` clamped to `N - K`, passed through a volatile stack slot: LLVM otherwise forms
-/// `base + at` before the range check, and the verifier cannot carry the check over to a
-/// pointer derived earlier. The volatile load forces the address to be computed from the
-/// clamped value, whose bounds the verifier tracks on each path.
+/// Offsets into a buffer of at least `MASK_SPAN + K` bytes are masked with
+/// `MASK_SPAN - 1` instead of clamped (the per-CPU scratch is sized for it).
+pub const MASK_SPAN: usize = 8192;
+const _: () = assert!(MAX_PACKET <= MASK_SPAN);
+
+/// `at` bounded to `N - K`, after a volatile round trip through a stack slot: LLVM
+/// otherwise forms `base + at` before the range check, or drops the bound where it knows
+/// more than the verifier does. The bound is applied to the reloaded value, which the
+/// compiler knows nothing about, so it is always emitted.
+///
+/// Buffers of at least `MASK_SPAN + K` bytes (the scratch) are bounded by a mask, the
+/// others by a clamp. A mask refines nothing along a branch: Linux 6.1 and 6.12 follow
+/// branches that cannot be taken and leave values whose bounds contradict each other
+/// (minimum above maximum), which a later clamp keeps and a pointer then refuses ("invalid
+/// mem access 'scalar'"); an AND gives bounds from its constant alone.
 #[inline(always)]
 fn index<const N: usize, const K: usize>(at: usize, slot: *mut usize) -> usize {
-    let clamped = if at <= N - K { at } else { N - K };
     // SAFETY: `slot` points to a live `Slot` in the calling BPF function's frame.
-    unsafe {
-        core::ptr::write_volatile(slot, clamped);
+    let at = unsafe {
+        core::ptr::write_volatile(slot, at);
         core::ptr::read_volatile(slot)
+    };
+    if N >= MASK_SPAN + K {
+        at & (MASK_SPAN - 1)
+    } else if at <= N - K {
+        at
+    } else {
+        N - K
     }
+}
+
+/// `value` capped at `MAX`, the cap applied after a volatile round trip. LLVM keeps
+/// `len - done` of a loop as an induction variable of its own, unrelated for the verifier
+/// to the loop's bound; Linux 6.1's verifier then sees it go negative on a path it cannot
+/// rule out ("min value is negative"). Capping the reloaded value gives it an unsigned
+/// bound on every path, which the compiler cannot fold away.
+#[inline(always)]
+fn cap<const MAX: usize>(value: usize, slot: *mut usize) -> usize {
+    // SAFETY: `slot` points to a live `Slot` in the calling BPF function's frame.
+    let value = unsafe {
+        core::ptr::write_volatile(slot, value);
+        core::ptr::read_volatile(slot)
+    };
+    if value < MAX { value } else { MAX }
 }
 
 /// Folds a 32-bit one's complement sum (as `bpf_csum_diff` returns) to 16 bits.
@@ -417,13 +449,17 @@ fn check(
     if total == 0 || total > MAX_PACKET {
         return Err(Drop(Counter::BadLength));
     }
-    // SAFETY: `total` bytes fit the scratch buffer; the helper checks the frame bounds.
+    // `total` again, as a length the verifier knows is not zero: Linux 6.1 learns nothing
+    // from `total != 0` and refuses a helper size that may be zero. The reload hides the
+    // check above from the compiler, which would fold the rebuild away.
+    let len = 1 + index::<SCRATCH_LEN, 0>(total.wrapping_sub(1), buf.slot);
+    // SAFETY: `len` (= `total`) bytes fit the scratch buffer; the helper checks the frame.
     let copied = unsafe {
         bpf_xdp_load_bytes(
             ctx.as_ptr().cast(),
             h.ip_off as u32,
             buf.ptr().cast(),
-            total as u32,
+            len as u32,
         )
     };
     if copied != 0 {
@@ -559,13 +595,9 @@ pub extern "C" fn vrrp_csum(scratch: *mut Scratch, at: u64, len: u64, seed: u32)
         if done >= len {
             break;
         }
-        let chunk = if len - done < CSUM_CHUNK {
-            len - done
-        } else {
-            CSUM_CHUNK
-        };
-        // `SCRATCH_LEN − CSUM_CHUNK` is `MAX_PACKET`: the clamp never moves a block of the
-        // packet, and tells the verifier that `chunk` bytes from it are in the buffer.
+        let chunk = cap::<CSUM_CHUNK>(len - done, buf.slot);
+        // Every block starts below `MAX_PACKET <= MASK_SPAN`: the mask never moves one, and
+        // tells the verifier that `chunk` bytes from it are in the buffer.
         let from = index::<SCRATCH_LEN, CSUM_CHUNK>(at + done, buf.slot);
         // SAFETY: `from + chunk <= SCRATCH_LEN`; csum_diff only reads.
         sum = unsafe {

@@ -56,6 +56,21 @@ pub enum DataplaneError {
     MissingMap(&'static str),
     #[error("the kernel rejected the XDP program: {0}")]
     Program(#[source] ProgramError),
+    /// The verifier refused a program: where and why, and the file that holds its whole
+    /// log (the message alone rarely says enough).
+    #[error(
+        "the kernel's verifier rejected XDP program `{program}` {at}: {message} (Linux \
+         {kernel}; the whole verifier log is in {})",
+        log.display()
+    )]
+    Rejected {
+        program: &'static str,
+        /// `at instruction N`, or `before verification` (BTF, unknown helper, ...).
+        at: String,
+        message: String,
+        kernel: String,
+        log: std::path::PathBuf,
+    },
     #[error("attaching XDP to {interface} failed")]
     Attach {
         interface: String,
@@ -130,6 +145,76 @@ fn attach_error(interface: &str, source: ProgramError) -> DataplaneError {
             interface: interface.to_owned(),
             source,
         }
+    }
+}
+
+/// A failed `program.load()`: a verifier rejection becomes [`DataplaneError::Rejected`],
+/// its whole log written to `vrrpd-verifier-PROGRAM-PID.log` in `$RUNTIME_DIRECTORY` (the
+/// service's) or the temporary folder.
+fn load_error(program: &'static str, error: ProgramError) -> DataplaneError {
+    let ProgramError::LoadError {
+        io_error,
+        verifier_log,
+    } = &error
+    else {
+        return DataplaneError::Program(error);
+    };
+    let text = verifier_log.to_string();
+    let folder = std::env::var_os("RUNTIME_DIRECTORY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let log = folder.join(format!(
+        "vrrpd-verifier-{program}-{}.log",
+        std::process::id()
+    ));
+    let kernel = crate::sys::kernel_release().unwrap_or_else(|_| "(unknown)".to_owned());
+    let header = format!("vrrpd: BPF_PROG_LOAD of `{program}` on Linux {kernel}: {io_error}\n\n");
+    if std::fs::write(&log, header + &text).is_err() {
+        return DataplaneError::Program(error);
+    }
+    let (at, message) = verifier_verdict(&text);
+    DataplaneError::Rejected {
+        program,
+        at,
+        message: message.unwrap_or_else(|| io_error.to_string()),
+        kernel,
+        log,
+    }
+}
+
+/// Where a verifier log says the program failed (`at instruction N`, or `before
+/// verification` when no instruction was reached), and the message that follows.
+pub fn verifier_verdict(log: &str) -> (String, Option<String>) {
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
+    // An instruction line reads `123: (bf) r1 = r2 ...`.
+    let instruction = |line: &str| -> Option<u32> {
+        let (number, rest) = line.split_once(": (")?;
+        rest.contains(')').then_some(())?;
+        number.parse().ok()
+    };
+    let is_message = |line: &&&str| {
+        !line.is_empty()
+            && !line.starts_with(';')
+            && instruction(line).is_none()
+            && !line.starts_with("verification time")
+            && !line.starts_with("processed ")
+            && !line.starts_with("stack depth")
+            && !line.starts_with("REG INVARIANTS")
+            && !line.chars().next().is_some_and(|c| c.is_ascii_digit())
+    };
+    match lines.iter().rposition(|l| instruction(l).is_some()) {
+        Some(last) => {
+            let number = lines.get(last).copied().and_then(instruction);
+            let message = lines[last + 1..].iter().find(is_message);
+            (
+                format!("at instruction {}", number.unwrap_or(0)),
+                message.map(|m| (*m).to_owned()),
+            )
+        }
+        None => (
+            "before verification".to_owned(),
+            lines.iter().find(is_message).map(|m| (*m).to_owned()),
+        ),
     }
 }
 
@@ -268,7 +353,7 @@ impl Dataplane {
                 .ok_or(DataplaneError::MissingProgram)?
                 .try_into()
                 .map_err(DataplaneError::Program)?;
-            program.load().map_err(DataplaneError::Program)?;
+            program.load().map_err(|e| load_error(name, e))?;
         }
         let events = ebpf
             .take_map(EVENTS_MAP)
@@ -1193,5 +1278,57 @@ pub mod links {
             let links = dump().expect("an RTM_GETLINK dump");
             assert!(links.iter().any(|l| l.index == 1), "{links:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod verifier_log_tests {
+    use super::verifier_verdict;
+
+    /// The end of Linux 6.12.117's log when it rejected the program (before the fix).
+    const REJECTED_6_12: &str = "\
+; intrinsics::volatile_load(src) @ mod.rs:2107
+2511: (79) r1 = *(u64 *)(r10 -48)
+REG INVARIANTS VIOLATION (ldx): const tnum out of sync with range bounds u64=[0x0, 0x1]
+2512: R1_w=120 R10=fp0 fp-48_w=120
+2512: (79) r2 = *(u64 *)(r10 -112)    ; R2_w=map_value(map=SCRATCH,ks=4,vs=4640)
+2513: (0f) r2 += r1                   ; R1_w=120 R2_w=scalar()
+2514: (b7) r1 = 0                     ; R1_w=0
+; unsafe { crate::intrinsics::copy_nonoverlapping(src, dst, count) } @ mod.rs:551
+2515: (73) *(u8 *)(r2 +7) = r1
+R2 invalid mem access 'scalar'
+verification time 109487 usec
+stack depth 240+0+0+0+0+0+0+0+0+0+0+0+0+0
+processed 4246 insns (limit 1000000) max_states_per_insn 4 total_states 197
+";
+
+    /// Linux 5.10's log when BTF describes a callback it does not know as a subprogram.
+    const REJECTED_5_10: &str = "\
+number of funcs in func_info doesn't match number of subprogs
+verification time 1274 usec
+stack depth 0+0+0+0+0+0+0+0+0+0+0+0
+processed 0 insns (limit 1000000) max_states_per_insn 0 total_states 0
+";
+
+    #[test]
+    fn the_failing_instruction_and_its_message() {
+        assert_eq!(
+            verifier_verdict(REJECTED_6_12),
+            (
+                "at instruction 2515".to_owned(),
+                Some("R2 invalid mem access 'scalar'".to_owned())
+            )
+        );
+    }
+
+    #[test]
+    fn a_rejection_before_any_instruction() {
+        assert_eq!(
+            verifier_verdict(REJECTED_5_10),
+            (
+                "before verification".to_owned(),
+                Some("number of funcs in func_info doesn't match number of subprogs".to_owned())
+            )
+        );
     }
 }

@@ -202,6 +202,11 @@ pub fn async_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<tokio::io::unix::
     unsafe { tokio::io::unix::AsyncFd::register(owned) }.map_err(|e| e.into_parts().1)
 }
 
+/// The running kernel's release (`uname -r`).
+pub fn kernel_release() -> io::Result<String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|r| r.trim().to_owned())
+}
+
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock of the kernel's `bpf_ktime_get_ns()`, so
 /// times the XDP program recorded can be aged.
 pub fn monotonic_ns() -> u64 {
