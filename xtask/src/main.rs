@@ -12,6 +12,7 @@ mod run;
 mod setup;
 mod setup_check;
 mod test;
+mod vm;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Build, set up, test and run vrrpd")]
@@ -45,8 +46,38 @@ enum Command {
         args: Vec<String>,
     },
     /// Set up, then run everything CI runs: fmt, clippy (host and bpf), unit, codec and
-    /// privileged namespace tests, fuzz target builds with a short bounded run each.
-    Test,
+    /// privileged namespace tests, fuzz target builds with a short bounded run each; then
+    /// the kernel matrix: the XDP program's tests on each of `--kernels` in a VM, and the
+    /// live VLAN/bond and case-study tests on Debian 12's kernel.
+    Test {
+        /// Debian kernels to test in VMs (`5.10`, `6.1`, `6.12`), comma-separated; `none`
+        /// runs the host suite alone.
+        #[arg(long, value_delimiter = ',', default_values_t = vm::matrix_names())]
+        kernels: Vec<String>,
+        /// Only the kernel matrix, without the host suite.
+        #[arg(long)]
+        matrix_only: bool,
+    },
+    /// Run a command as root in a VM booted on one of Debian's kernels over this machine's
+    /// root (virtme-ng; fetched from Debian's archive and cached in target/vm), e.g.
+    /// `cargo xtask vm --kernel 6.1 -- target/release/vrrpd run -f FILE`. Exits with the
+    /// command's status.
+    Vm {
+        /// `5.10` (Debian 11), `6.1` (Debian 12), `6.12` (Debian 13), or a path to a vmlinuz.
+        #[arg(long)]
+        kernel: String,
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 4096)]
+        memory: u32,
+        /// Seconds before the VM is killed.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+        /// The command and its arguments, run from the repository root.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// The seed case study, live in network namespaces.
     Demo,
     /// Build the Debian package `target/debian/vrrpd_VERSION_ARCH.deb` (the binary, the
@@ -81,9 +112,34 @@ fn main() -> anyhow::Result<()> {
             }
             run::exec_vrrpd(&vrrpd, &args)
         }
-        Command::Test => {
+        Command::Test {
+            kernels,
+            matrix_only,
+        } => {
             setup::run(&root, Needs::All)?;
-            test::run(&root)
+            let kernels: Vec<String> = kernels.into_iter().filter(|k| k != "none").collect();
+            if !matrix_only {
+                test::run(&root)?;
+            }
+            test::kernel_matrix(&root, &kernels)
+        }
+        Command::Vm {
+            kernel,
+            cpus,
+            memory,
+            timeout,
+            command,
+        } => {
+            vm::setup()?;
+            let kernel = vm::kernel(&root, &kernel)?;
+            let options = vm::Options {
+                cpus,
+                memory_mib: memory,
+                timeout: std::time::Duration::from_secs(timeout),
+                stream: true,
+            };
+            let code = vm::run(&root, &kernel, &command, options)?;
+            std::process::exit(code)
         }
         Command::Bench { what, args } => {
             setup::run(&root, Needs::All)?;

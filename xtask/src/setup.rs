@@ -58,8 +58,8 @@ pub fn run(root: &Path, needs: Needs) -> anyhow::Result<()> {
     }
     match needs {
         Needs::Build => step("[setup 4/4] Debian packages: none needed for this command"),
-        Needs::Demo => debian_packages(&DEMO_PACKAGES)?,
-        Needs::All => debian_packages(&TEST_PACKAGES)?,
+        Needs::Demo => debian_packages("setup 4/4", &DEMO_PACKAGES)?,
+        Needs::All => debian_packages("setup 4/4", &TEST_PACKAGES)?,
     }
     step("setup complete");
     Ok(())
@@ -195,7 +195,9 @@ fn cargo_bin() -> anyhow::Result<PathBuf> {
     Ok(home.join("bin"))
 }
 
-fn debian_packages(packages: &[&str]) -> anyhow::Result<()> {
+/// Installs the Debian packages among `packages` that are missing (as root), or stops with
+/// the command to run; `label` names the step.
+pub fn debian_packages(label: &str, packages: &[&str]) -> anyhow::Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
@@ -205,7 +207,7 @@ fn debian_packages(packages: &[&str]) -> anyhow::Result<()> {
         })
         .collect();
     if missing.is_empty() {
-        step("[setup 4/4] Debian packages: present");
+        step(&format!("[{label}] Debian packages: present"));
         return Ok(());
     }
     let install = format!("apt-get install -y {}", missing.join(" "));
@@ -213,7 +215,7 @@ fn debian_packages(packages: &[&str]) -> anyhow::Result<()> {
         bail!("missing Debian packages; run: sudo apt-get update && sudo {install}");
     }
     step(&format!(
-        "[setup 4/4] Debian packages: installing {}",
+        "[{label}] Debian packages: installing {}",
         missing.join(" ")
     ));
     status(Command::new("apt-get").arg("update").arg("-q"))?;

@@ -99,3 +99,105 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     step("all tests passed");
     Ok(())
 }
+
+/// The XDP program's tests, run on every kernel of the matrix: loading, the pass/drop
+/// policy through `BPF_PROG_TEST_RUN`, the master-down timers, attaching to interfaces.
+const KERNEL_TESTS: [&str; 4] = ["xdp_policy", "xdp_timers", "xdp_attach", "xdp_log"];
+/// Live tests that need what this machine's kernel lacks (8021q, bonding), and the case
+/// study against keepalived: run on Debian 12's kernel.
+const LIVE_TESTS: [&str; 2] = ["vm_vlan_bond", "seed"];
+/// The kernel the live tests run on.
+const LIVE_KERNEL: &str = "6.1";
+
+/// `cargo xtask test --kernels ...`: for each kernel, one VM runs [`KERNEL_TESTS`] (and
+/// on [`LIVE_KERNEL`] the [`LIVE_TESTS`]) one test binary after another; a summary
+/// with each kernel's release, result and time follows.
+pub fn kernel_matrix(root: &Path, kernels: &[String]) -> anyhow::Result<()> {
+    if kernels.is_empty() {
+        return Ok(());
+    }
+    crate::vm::setup()?;
+    step("[matrix] building the test binaries the VMs run");
+    let mut build = cargo();
+    build.current_dir(root).args([
+        "test",
+        "--package",
+        "tests",
+        "--no-run",
+        "--message-format=json",
+    ]);
+    for test in KERNEL_TESTS.iter().chain(LIVE_TESTS.iter()) {
+        build.args(["--test", test]);
+    }
+    let built = build.stderr(std::process::Stdio::inherit()).output()?;
+    if !built.status.success() {
+        bail!("building the test binaries failed");
+    }
+    let messages = String::from_utf8_lossy(&built.stdout);
+    let executable = |test: &str| -> anyhow::Result<String> {
+        messages
+            .lines()
+            .filter_map(|l| l.split_once("\"executable\":\"").map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once('"').map(|(path, _)| path))
+            .find(|path| {
+                Path::new(path)
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(&format!("{test}-")))
+            })
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("cargo built no test binary named {test}"))
+    };
+    let mut summary = Vec::new();
+    for name in kernels {
+        let kernel = crate::vm::kernel(root, name)?;
+        let mut tests: Vec<&str> = KERNEL_TESTS.to_vec();
+        if name == LIVE_KERNEL {
+            tests.extend(LIVE_TESTS);
+        }
+        let mut script = String::from("failed=''\n");
+        for test in &tests {
+            script += &format!(
+                "echo '==> {test} on '$(uname -r)\n{} --test-threads=1 || failed=\"$failed {test}\"\n",
+                executable(test)?
+            );
+        }
+        script += "[ -z \"$failed\" ] || { echo \"==> failed on $(uname -r):$failed\"; exit 1; }\n";
+        step(&format!(
+            "[matrix] Linux {} ({name}): {}",
+            kernel.release,
+            tests.join(", ")
+        ));
+        let started = std::time::Instant::now();
+        let code = crate::vm::run(
+            root,
+            &kernel,
+            &["sh".to_owned(), "-c".to_owned(), script],
+            crate::vm::Options::default(),
+        )?;
+        summary.push((
+            kernel.release.clone(),
+            tests.len(),
+            code == 0,
+            started.elapsed(),
+        ));
+    }
+    step("[matrix] summary");
+    for (release, count, passed, took) in &summary {
+        eprintln!(
+            "  Linux {release:<24} {count} test binaries  {}  {:.0} s",
+            if *passed { "passed" } else { "FAILED" },
+            took.as_secs_f64()
+        );
+    }
+    let failed: Vec<&str> = summary
+        .iter()
+        .filter(|s| !s.2)
+        .map(|s| s.0.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!("the kernel matrix failed on {}", failed.join(", "));
+    }
+    step("kernel matrix passed");
+    Ok(())
+}
