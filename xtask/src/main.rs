@@ -48,11 +48,11 @@ enum Command {
     /// Set up, then run everything CI runs: fmt, clippy (host and bpf), unit, codec and
     /// privileged namespace tests, fuzz target builds with a short bounded run each; then
     /// the kernel matrix: the XDP program's tests on each of `--kernels` in a VM, and the
-    /// live VLAN/bond and case-study tests on Debian 12's kernel.
+    /// live VLAN/bond and case-study tests on Debian 13's kernel.
     Test {
         /// Debian kernels to test in VMs (`5.10`, `6.1`, `6.12`), comma-separated; `none`
-        /// runs the host suite alone.
-        #[arg(long, value_delimiter = ',', default_values_t = vm::matrix_names())]
+        /// runs the host suite alone. By default the kernels the program loads on.
+        #[arg(long, value_delimiter = ',', default_values_t = vm::supported_names())]
         kernels: Vec<String>,
         /// Only the kernel matrix, without the host suite.
         #[arg(long)]

@@ -104,10 +104,11 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 /// policy through `BPF_PROG_TEST_RUN`, the master-down timers, attaching to interfaces.
 const KERNEL_TESTS: [&str; 4] = ["xdp_policy", "xdp_timers", "xdp_attach", "xdp_log"];
 /// Live tests that need what this machine's kernel lacks (8021q, bonding), and the case
-/// study against keepalived: run on Debian 12's kernel.
+/// study against keepalived, on a Debian kernel.
 const LIVE_TESTS: [&str; 2] = ["vm_vlan_bond", "seed"];
-/// The kernel the live tests run on.
-const LIVE_KERNEL: &str = "6.1";
+/// The kernel the live tests run on: Debian 13's (the program does not load on Debian
+/// 12's 6.1 yet: its verifier gives up past a million instructions; see the README).
+const LIVE_KERNEL: &str = "6.12";
 
 /// `cargo xtask test --kernels ...`: for each kernel, one VM runs [`KERNEL_TESTS`] (and
 /// on [`LIVE_KERNEL`] the [`LIVE_TESTS`]) one test binary after another; a summary
@@ -117,7 +118,12 @@ pub fn kernel_matrix(root: &Path, kernels: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     crate::vm::setup()?;
-    step("[matrix] building the test binaries the VMs run");
+    step("[matrix] building vrrpd and the test binaries the VMs run");
+    status(
+        cargo()
+            .current_dir(root)
+            .args(["build", "--package", "vrrp-userspace"]),
+    )?;
     let mut build = cargo();
     build.current_dir(root).args([
         "test",
