@@ -60,7 +60,7 @@ vrrp_instance TAGGED {{
     )
 }
 
-/// A director: links `a` and `b` (peers `d<n>a`, `d<n>b` on the switch's `br0`) enslaved
+/// A director: links `eth0` and `eth1` (peers `d<n>eth0`, `d<n>eth1` on the switch's `br0`) enslaved
 /// to an active-backup `bond0` (10.0.0.<4+n>), and `bond0.100` (10.100.0.<4+n>).
 fn director(sw: &NetNs, n: usize) -> anyhow::Result<NetNs> {
     let d = NetNs::new(&format!("vb{n}"))?;
@@ -76,7 +76,7 @@ fn director(sw: &NetNs, n: usize) -> anyhow::Result<NetNs> {
         "100",
     ])
     .context("creating an active-backup bond (is the bonding module available?)")?;
-    for slave in ["a", "b"] {
+    for slave in ["eth0", "eth1"] {
         let peer = format!("d{n}{slave}");
         tests::ip(&[
             "link",

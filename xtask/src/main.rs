@@ -48,7 +48,7 @@ enum Command {
     /// Set up, then run everything CI runs: fmt, clippy (host and bpf), unit, codec and
     /// privileged namespace tests, fuzz target builds with a short bounded run each; then
     /// the kernel matrix: the XDP program's tests on each of `--kernels` in a VM, and the
-    /// live VLAN/bond and case-study tests on Debian 13's kernel.
+    /// case study against keepalived on Debian 13's kernel.
     Test {
         /// Debian kernels to test in VMs (`5.10`, `6.1`, `6.12`), comma-separated; `none`
         /// runs the host suite alone. By default the kernels the program loads on.
@@ -60,7 +60,7 @@ enum Command {
     },
     /// Run a command as root in a VM booted on one of Debian's kernels over this machine's
     /// root (virtme-ng; fetched from Debian's archive and cached in target/vm), e.g.
-    /// `cargo xtask vm --kernel 6.1 -- target/release/vrrpd run -f FILE`. Exits with the
+    /// `cargo xtask vm --kernel 6.12 -- target/release/vrrpd run -f FILE`. Exits with the
     /// command's status.
     Vm {
         /// `5.10` (Debian 11), `6.1` (Debian 12), `6.12` (Debian 13), or a path to a vmlinuz.
